@@ -1,0 +1,2 @@
+//! The sadomap command line (being written).
+fn main() {}

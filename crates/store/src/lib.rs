@@ -1,0 +1,2 @@
+//! The sadomap place database (being written).
+#![deny(missing_docs)]
