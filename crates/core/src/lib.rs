@@ -13,14 +13,21 @@
 //! ```
 #![deny(missing_docs)]
 
+mod address;
+mod codec;
+mod curated;
+mod demo;
 mod features;
 mod geo;
 mod hours;
+mod hours_text;
 mod ids;
 mod kind;
 mod normalize;
+mod pipeline;
 mod place;
 mod region;
+mod similarity;
 
 pub use features::{Feature, FeatureSet, Features};
 pub use geo::{BBox, CoordError, LatLng, EARTH_RADIUS_M};
@@ -33,3 +40,10 @@ pub use place::{
     Rating, Source,
 };
 pub use region::{District, PostalCode, Region, RegionError, RegionFiles, Town};
+// @address exports
+// @codec exports
+// @curated exports
+// @hours_text exports
+// @similarity exports
+// @pipeline exports
+// @demo exports
