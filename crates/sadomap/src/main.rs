@@ -1,2 +1,65 @@
-//! The sadomap command line (being written).
-fn main() {}
+//! The sadomap command line. It parses arguments, opens what a command needs and calls the
+//! library crates; the logic lives there.
+
+mod cli;
+mod data;
+mod lookup;
+mod output;
+mod query;
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use sadomap_store::{PostgresStore, SqliteStore, Store};
+
+use crate::cli::{Cli, Command, Global};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SADOMAP_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Import(args) => data::import(g, &args),
+        Command::Check(args) => data::check(g, &args),
+        Command::Export(args) => data::export(g, &args),
+        Command::Demo(args) => data::demo(g, &args),
+        Command::Places(args) => query::places(g, &args),
+        Command::Stats => query::stats(g),
+        Command::District(args) => lookup::district(g, &args),
+        Command::Placeid(args) => lookup::placeid(g, &args),
+    }
+}
+
+/// Opens the store the global options name: PostgreSQL when a URL is given, else SQLite in the
+/// data directory (created when missing).
+pub(crate) fn open_store(g: &Global) -> Result<Box<dyn Store>> {
+    match &g.postgres {
+        Some(url) => Ok(Box::new(
+            PostgresStore::connect(url).context("opening the PostgreSQL store")?,
+        )),
+        None => {
+            std::fs::create_dir_all(&g.data_dir)
+                .with_context(|| format!("creating data directory {}", g.data_dir.display()))?;
+            Ok(Box::new(SqliteStore::open(&g.data_dir).with_context(|| {
+                format!("opening the store in {}", g.data_dir.display())
+            })?))
+        }
+    }
+}

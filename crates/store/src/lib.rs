@@ -7,8 +7,21 @@
 
 mod backend;
 mod formats;
+mod import;
 mod index;
 
-// @backend exports
-// @index exports
-// @formats exports
+pub use backend::{
+    merge, CheckKind, ChangeKind, FieldChange, HistoryEntry, IdConflict, Merged, PostgresStore,
+    RefreshDue, RefreshPolicy, SqliteStore, Store, StoreError, UpsertReport,
+};
+pub use index::{Cursor, Hit, Index, IndexCounts, IndexMemory, Query, QueryError, QueryResult, Sort, DEFAULT_LIMIT, MAX_LIMIT};
+pub use formats::{
+    check_file, read_file, read_geojson, read_jsonl, read_osm_pbf, read_overpass, read_sheet_csv,
+    short_address, write_file, ExportFormat, Flow, Format, FormatError, GeoJsonWriter,
+    JsonLinesReader, JsonLinesWriter, OsmStats, Position, SheetCsvReader, SheetCsvWriter,
+    SheetLayout, CHECK_LIMIT, MAX_RECORD_BYTES,
+};
+pub use import::{
+    import_files, import_places, load_index, prepare_all, ImportError, ImportFile, ImportReport,
+    Stage, StepCounts,
+};

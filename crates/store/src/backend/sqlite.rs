@@ -1,0 +1,569 @@
+//! The embedded SQLite backend: `<data_dir>/places.sqlite` in WAL mode.
+//!
+//! Concurrency contract: one writer connection behind a mutex per handle; writes are `BEGIN
+//! IMMEDIATE` transactions, so writers of other handles or processes on the same file wait (up to
+//! the busy timeout) instead of failing. Reads use a small pool of reader connections that see the
+//! last committed snapshot without blocking on writers (an in-memory store has no pool and reads
+//! through the writer).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, CachedStatement, Connection, OptionalExtension, TransactionBehavior};
+use sadomap_core::{IdentityKey, Place, PlaceId, PlaceRecord, Source};
+
+use super::migrations::{self, SQLITE};
+use super::upsert::{run_close, run_upsert, KeyRef, Row, WriteOps};
+use super::{
+    decode_history, decode_place, decode_record, to_micros, ChangeKind, CheckKind, DueCutoffs,
+    HistoryEntry, RefreshDue, RefreshPolicy, Store, StoreError, UpsertReport,
+};
+
+/// How long a writer waits for another writer's transaction before failing with `store_busy`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Idle reader connections kept per handle.
+const MAX_IDLE_READERS: usize = 4;
+
+const RECORD_COLUMNS: &str = "id, data, created_at, updated_at, details_checked_at, id_checked_at";
+
+/// The SQLite place store.
+pub struct SqliteStore {
+    writer: Mutex<Connection>,
+    /// The database file; `None` in memory.
+    path: Option<PathBuf>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `<dir>/places.sqlite`, creating `dir` too, and migrates it.
+    pub fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let path = dir.join("places.sqlite");
+        let mut writer = open_connection(&path)?;
+        writer
+            .execute_batch("PRAGMA cache_size = -65536; PRAGMA journal_size_limit = 67108864;")
+            .map_err(StoreError::sqlite("tuning the writer connection"))?;
+        migrate(&mut writer)?;
+        Ok(SqliteStore {
+            writer: Mutex::new(writer),
+            path: Some(path),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// A private in-memory store (for tests); it vanishes when dropped.
+    pub fn open_in_memory() -> Result<SqliteStore, StoreError> {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let mut writer = Connection::open_in_memory().map_err(|e| StoreError::Unavailable {
+            location: format!(":memory: #{}", N.fetch_add(1, Ordering::Relaxed)),
+            reason: e.to_string(),
+        })?;
+        writer
+            .execute_batch("PRAGMA foreign_keys = ON;")
+            .map_err(StoreError::sqlite("configuring the in-memory database"))?;
+        migrate(&mut writer)?;
+        Ok(SqliteStore {
+            writer: Mutex::new(writer),
+            path: None,
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The database file, or `None` for an in-memory store.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    fn writer(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves no open transaction (it rolls back on drop).
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` on a reader connection (the writer for an in-memory store).
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let Some(path) = &self.path else {
+            return f(&self.writer());
+        };
+        let idle = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match idle {
+            Some(c) => c,
+            None => {
+                let c = open_connection(path)?;
+                c.execute_batch("PRAGMA query_only = ON;")
+                    .map_err(StoreError::sqlite("configuring a reader connection"))?;
+                c
+            }
+        };
+        let out = f(&conn);
+        let mut pool = self.readers.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < MAX_IDLE_READERS && conn.is_autocommit() {
+            pool.push(conn);
+        }
+        out
+    }
+
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction; bumps the data version when `f` says it
+    /// changed something.
+    fn write<T>(
+        &self,
+        what: &str,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<(T, bool), StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.writer();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::sqlite(format!(
+                "starting a transaction for {what}"
+            )))?;
+        let (out, changed) = f(&tx)?;
+        if changed {
+            tx.execute(
+                "UPDATE meta SET data_version = data_version + 1 WHERE id = 1",
+                [],
+            )
+            .map_err(StoreError::sqlite("bumping the data version"))?;
+        }
+        tx.commit()
+            .map_err(StoreError::sqlite(format!("committing {what}")))?;
+        Ok(out)
+    }
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let unavailable = |e: rusqlite::Error| StoreError::Unavailable {
+        location: path.display().to_string(),
+        reason: e.to_string(),
+    };
+    let conn = Connection::open(path).map_err(unavailable)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(unavailable)?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(unavailable)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Unavailable {
+            location: path.display().to_string(),
+            reason: format!("cannot switch to WAL mode (journal mode stays {mode:?})"),
+        });
+    }
+    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+        .map_err(unavailable)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(StoreError::sqlite("starting the schema migration"))?;
+    let found: i64 = tx
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(StoreError::sqlite("reading the schema version"))?;
+    let scripts = migrations::pending(SQLITE, found)
+        .map_err(|supported| StoreError::SchemaTooNew { found, supported })?;
+    if scripts.is_empty() {
+        return Ok(());
+    }
+    for (i, script) in scripts.iter().enumerate() {
+        let version = found + i as i64 + 1;
+        tx.execute_batch(script)
+            .map_err(StoreError::sqlite(format!(
+                "migrating to schema version {version}"
+            )))?;
+    }
+    tx.execute_batch(&format!("PRAGMA user_version = {}", SQLITE.len()))
+        .map_err(StoreError::sqlite("recording the schema version"))?;
+    tx.commit()
+        .map_err(StoreError::sqlite("committing the schema migration"))?;
+    tracing::info!(
+        from = found,
+        to = SQLITE.len(),
+        "migrated the SQLite place database"
+    );
+    Ok(())
+}
+
+fn record_from_row(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(i64, String, i64, i64, Option<i64>, Option<i64>)> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
+}
+
+fn query_record(
+    conn: &Connection,
+    where_clause: &str,
+    param: &dyn rusqlite::ToSql,
+) -> Result<Option<PlaceRecord>, StoreError> {
+    let sql = format!("SELECT {RECORD_COLUMNS} FROM places WHERE {where_clause}");
+    let mut stmt = conn
+        .prepare_cached(&sql)
+        .map_err(StoreError::sqlite("preparing a place lookup"))?;
+    let row = stmt
+        .query_row([param], record_from_row)
+        .optional()
+        .map_err(StoreError::sqlite("looking up a place"))?;
+    row.map(|(id, data, c, u, d, i)| decode_record(id, &data, c, u, d, i))
+        .transpose()
+}
+
+/// The statements of one write transaction.
+struct Ops<'t> {
+    probe_place_id: CachedStatement<'t>,
+    probe_cid: CachedStatement<'t>,
+    probe_osm: CachedStatement<'t>,
+    probe_source: CachedStatement<'t>,
+    load: CachedStatement<'t>,
+    insert: CachedStatement<'t>,
+    update: CachedStatement<'t>,
+    history: CachedStatement<'t>,
+}
+
+impl<'t> Ops<'t> {
+    fn new(tx: &'t rusqlite::Transaction<'_>) -> Result<Ops<'t>, StoreError> {
+        let p = |sql: &str| {
+            tx.prepare_cached(sql)
+                .map_err(StoreError::sqlite("preparing the upsert statements"))
+        };
+        Ok(Ops {
+            probe_place_id: p("SELECT id FROM places WHERE place_id = ?1")?,
+            probe_cid: p("SELECT id FROM places WHERE cid = ?1")?,
+            probe_osm: p("SELECT id FROM places WHERE osm = ?1")?,
+            probe_source: p("SELECT id FROM places WHERE source_key = ?1")?,
+            load: p("SELECT data FROM places WHERE id = ?1")?,
+            insert: p(
+                "INSERT INTO places (place_id, cid, osm, source_key, kind, status, \
+                       created_at, updated_at, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
+            )?,
+            update: p(
+                "UPDATE places SET place_id = ?2, cid = ?3, osm = ?4, source_key = ?5, \
+                       kind = ?6, status = ?7, updated_at = ?8, data = ?9 WHERE id = ?1",
+            )?,
+            history: p("INSERT INTO history (place, at, source, change, fields) \
+                        VALUES (?1, ?2, ?3, ?4, ?5)")?,
+        })
+    }
+}
+
+impl WriteOps for Ops<'_> {
+    fn probe(&mut self, key: &KeyRef<'_>) -> Result<Option<i64>, StoreError> {
+        let (stmt, value): (_, &dyn rusqlite::ToSql) = match key {
+            KeyRef::PlaceId(p) => (&mut self.probe_place_id, p),
+            KeyRef::Cid(c) => (&mut self.probe_cid, c),
+            KeyRef::Osm(o) => (&mut self.probe_osm, o),
+            KeyRef::Source(s) => (&mut self.probe_source, s),
+        };
+        stmt.query_row([value], |r| r.get(0))
+            .optional()
+            .map_err(StoreError::sqlite("matching a place by its identifiers"))
+    }
+
+    fn load(&mut self, id: i64) -> Result<Option<Place>, StoreError> {
+        let data: Option<String> = self
+            .load
+            .query_row([id], |r| r.get(0))
+            .optional()
+            .map_err(StoreError::sqlite(format!("loading place {id}")))?;
+        data.map(|d| decode_place(id, &d)).transpose()
+    }
+
+    fn insert(&mut self, row: &Row<'_>, at: i64) -> Result<i64, StoreError> {
+        self.insert
+            .insert(params![
+                row.place_id,
+                row.cid,
+                row.osm,
+                row.source_key,
+                row.kind,
+                row.status,
+                at,
+                row.data
+            ])
+            .map_err(StoreError::sqlite(format!(
+                "inserting place {:?}",
+                row.source_key
+            )))
+    }
+
+    fn update(&mut self, id: i64, row: &Row<'_>, at: i64) -> Result<(), StoreError> {
+        self.update
+            .execute(params![
+                id,
+                row.place_id,
+                row.cid,
+                row.osm,
+                row.source_key,
+                row.kind,
+                row.status,
+                at,
+                row.data
+            ])
+            .map_err(StoreError::sqlite(format!("updating place {id}")))?;
+        Ok(())
+    }
+
+    fn history(
+        &mut self,
+        id: i64,
+        at: i64,
+        source: Option<Source>,
+        change: ChangeKind,
+        fields: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.history
+            .execute(params![
+                id,
+                at,
+                source.map(Source::as_str),
+                change.as_str(),
+                fields
+            ])
+            .map_err(StoreError::sqlite(format!(
+                "writing the history of place {id}"
+            )))?;
+        Ok(())
+    }
+}
+
+impl Store for SqliteStore {
+    fn upsert(&self, places: &[Place], at: DateTime<Utc>) -> Result<UpsertReport, StoreError> {
+        self.write("an upsert", |tx| {
+            let empty: bool = tx
+                .query_row("SELECT NOT EXISTS (SELECT 1 FROM places)", [], |r| r.get(0))
+                .map_err(StoreError::sqlite("checking whether the store is empty"))?;
+            let mut ops = Ops::new(tx)?;
+            let report = run_upsert(&mut ops, places, at, empty)?;
+            let changed = report.inserted + report.updated > 0;
+            Ok((report, changed))
+        })
+    }
+
+    fn get(&self, id: PlaceId) -> Result<Option<PlaceRecord>, StoreError> {
+        self.read(|c| query_record(c, "id = ?1", &id.0))
+    }
+
+    fn find(&self, key: &IdentityKey) -> Result<Option<PlaceRecord>, StoreError> {
+        self.read(|c| match KeyRef::from_identity(key) {
+            KeyRef::PlaceId(p) => query_record(c, "place_id = ?1", &p),
+            KeyRef::Cid(v) => query_record(c, "cid = ?1", &v),
+            KeyRef::Osm(o) => query_record(c, "osm = ?1", &o),
+            KeyRef::Source(s) => query_record(c, "source_key = ?1", &s),
+        })
+    }
+
+    fn for_each(
+        &self,
+        f: &mut dyn FnMut(PlaceRecord) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.read(|c| {
+            let sql = format!("SELECT {RECORD_COLUMNS} FROM places ORDER BY id");
+            let mut stmt = c
+                .prepare(&sql)
+                .map_err(StoreError::sqlite("preparing the place scan"))?;
+            let mut rows = stmt
+                .query([])
+                .map_err(StoreError::sqlite("scanning places"))?;
+            while let Some(r) = rows.next().map_err(StoreError::sqlite("scanning places"))? {
+                let (id, data, cr, up, d, i) =
+                    record_from_row(r).map_err(StoreError::sqlite("reading a place row"))?;
+                f(decode_record(id, &data, cr, up, d, i)?)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn count(&self) -> Result<u64, StoreError> {
+        self.read(|c| {
+            c.query_row("SELECT COUNT(*) FROM places", [], |r| r.get::<_, i64>(0))
+                .map(|n| n.max(0) as u64)
+                .map_err(StoreError::sqlite("counting places"))
+        })
+    }
+
+    fn data_version(&self) -> Result<u64, StoreError> {
+        self.read(|c| {
+            let v: i64 = c
+                .query_row("SELECT data_version FROM meta WHERE id = 1", [], |r| {
+                    r.get(0)
+                })
+                .map_err(StoreError::sqlite("reading the data version"))?;
+            u64::try_from(v).map_err(|_| StoreError::corrupt(0, format!("data version {v}")))
+        })
+    }
+
+    fn history(&self, id: PlaceId) -> Result<Vec<HistoryEntry>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT at, source, change, fields FROM history WHERE place = ?1 ORDER BY seq",
+                )
+                .map_err(StoreError::sqlite("preparing the history query"))?;
+            let rows = stmt
+                .query_map([id.0], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                    ))
+                })
+                .map_err(StoreError::sqlite(format!(
+                    "reading the history of place {id}"
+                )))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (at, source, change, fields) = row.map_err(StoreError::sqlite(format!(
+                    "reading the history of place {id}"
+                )))?;
+                out.push(decode_history(
+                    id.0,
+                    at,
+                    source.as_deref(),
+                    &change,
+                    fields.as_deref(),
+                )?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn due_for_refresh(
+        &self,
+        now: DateTime<Utc>,
+        policy: &RefreshPolicy,
+        limit: usize,
+    ) -> Result<Vec<RefreshDue>, StoreError> {
+        let cut = DueCutoffs::new(now, policy);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(DUE_SQL)
+                .map_err(StoreError::sqlite("preparing the refresh query"))?;
+            let rows = stmt
+                .query_map(params![cut.details, cut.ids, limit], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })
+                .map_err(StoreError::sqlite("finding places due for refresh"))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, pid, d, i, created) =
+                    row.map_err(StoreError::sqlite("finding places due for refresh"))?;
+                out.push(cut.due(id, pid, d, i, created)?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn mark_checked(
+        &self,
+        id: PlaceId,
+        what: CheckKind,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let sql = match what {
+            CheckKind::Details => "UPDATE places SET details_checked_at = ?2 WHERE id = ?1",
+            CheckKind::PlaceId => "UPDATE places SET id_checked_at = ?2 WHERE id = ?1",
+        };
+        self.write("recording a check", |tx| {
+            let n = tx
+                .execute(sql, params![id.0, to_micros(at)])
+                .map_err(StoreError::sqlite(format!(
+                    "recording a check of place {id}"
+                )))?;
+            if n == 0 {
+                return Err(StoreError::NotFound { id });
+            }
+            Ok(((), false))
+        })
+    }
+
+    fn mark_closed(
+        &self,
+        id: PlaceId,
+        source: Source,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.write("closing a place", |tx| {
+            let mut ops = Ops::new(tx)?;
+            let changed = run_close(&mut ops, id, source, at)?;
+            Ok(((), changed))
+        })
+    }
+}
+
+/// Places due for a refresh, most overdue first: `?1` details cut-off, `?2` ID cut-off (µs).
+/// The key is how far past its cut-off the earliest due check is (never-fetched details first).
+const DUE_SQL: &str = "
+SELECT id, place_id, details_checked_at, id_checked_at, created_at FROM (
+    SELECT id, place_id, details_checked_at, id_checked_at, created_at,
+           MIN(COALESCE(details_checked_at - ?1, -9223372036854775807),
+               CASE WHEN place_id IS NOT NULL THEN COALESCE(id_checked_at, created_at) - ?2
+                    ELSE 9223372036854775807 END) AS due_key
+    FROM places WHERE status <> 'permanently_closed'
+) WHERE due_key <= 0 ORDER BY due_key, id LIMIT ?3";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(SqliteStore::open(dir.path()).unwrap());
+        let c = Connection::open(dir.path().join("places.sqlite")).unwrap();
+        c.execute_batch("PRAGMA user_version = 99").unwrap();
+        drop(c);
+        let err = SqliteStore::open(dir.path()).unwrap_err();
+        assert_eq!(err.code(), "schema_too_new");
+        assert!(err.to_string().contains("99"), "{err}");
+    }
+
+    #[test]
+    fn reopening_keeps_data_and_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        {
+            let s = SqliteStore::open(dir.path()).unwrap();
+            let p = Place::new(sadomap_core::Kind::Parking, "両津港駐車場", "demo:1");
+            s.upsert(&[p], at).unwrap();
+        }
+        let s = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(s.count().unwrap(), 1);
+        assert_eq!(s.data_version().unwrap(), 1);
+        let mode: String = s
+            .writer()
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn unopenable_path_is_unavailable() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("not-a-dir");
+        std::fs::write(&file, b"x").unwrap();
+        let err = SqliteStore::open(&file).unwrap_err();
+        assert_eq!(err.code(), "store_unavailable");
+    }
+}

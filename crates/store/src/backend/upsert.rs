@@ -1,0 +1,321 @@
+//! The upsert and close algorithms, shared by both backends through [`WriteOps`]: the backend
+//! supplies the statements of one open transaction, this module decides what to write.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use chrono::{DateTime, Utc};
+use sadomap_core::{
+    BusinessStatus, Cid, Field, GooglePlaceId, IdentityKey, OsmId, Place, PlaceId, Provenance,
+    Source,
+};
+
+use super::merge::{merge, newest_source};
+use super::{to_micros, ChangeKind, IdConflict, StoreError, UpsertReport};
+
+/// An identifier as the id columns hold it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum KeyRef<'a> {
+    /// `place_id` column.
+    PlaceId(&'a str),
+    /// `cid` column (the CID's bits as a signed integer).
+    Cid(i64),
+    /// `osm` column (`n123`).
+    Osm(String),
+    /// `source_key` column.
+    Source(&'a str),
+}
+
+impl<'a> KeyRef<'a> {
+    pub(crate) fn from_identity(k: &'a IdentityKey) -> KeyRef<'a> {
+        match k {
+            IdentityKey::PlaceId(p) => KeyRef::PlaceId(p.as_str()),
+            IdentityKey::Cid(c) => KeyRef::Cid(cid_to_i64(*c)),
+            IdentityKey::Osm(o) => KeyRef::Osm(o.to_string()),
+            IdentityKey::Source(s) => KeyRef::Source(s),
+        }
+    }
+
+    fn to_identity(&self) -> Option<IdentityKey> {
+        Some(match self {
+            KeyRef::PlaceId(p) => IdentityKey::PlaceId(GooglePlaceId::new(p).ok()?),
+            KeyRef::Cid(c) => IdentityKey::Cid(cid_from_i64(*c)),
+            KeyRef::Osm(o) => IdentityKey::Osm(o.parse::<OsmId>().ok()?),
+            KeyRef::Source(s) => IdentityKey::Source((*s).to_owned()),
+        })
+    }
+}
+
+/// The stored form of a CID: its 64 bits as a signed integer.
+pub(crate) fn cid_to_i64(c: Cid) -> i64 {
+    i64::from_ne_bytes(c.0.to_ne_bytes())
+}
+
+fn cid_from_i64(v: i64) -> Cid {
+    Cid(u64::from_ne_bytes(v.to_ne_bytes()))
+}
+
+/// The strong identifiers of a place (place ID, CID, OSM id), in matching order.
+fn strong_keys(p: &Place) -> Vec<KeyRef<'_>> {
+    let mut keys = Vec::with_capacity(3);
+    if let Some(id) = &p.ids.google_place_id {
+        keys.push(KeyRef::PlaceId(id.as_str()));
+    }
+    if let Some(c) = p.ids.cid {
+        keys.push(KeyRef::Cid(cid_to_i64(c)));
+    }
+    if let Some(o) = p.ids.osm {
+        keys.push(KeyRef::Osm(o.to_string()));
+    }
+    keys
+}
+
+/// The column values of one `places` row.
+pub(crate) struct Row<'a> {
+    pub place_id: Option<&'a str>,
+    pub cid: Option<i64>,
+    pub osm: Option<String>,
+    pub source_key: &'a str,
+    pub kind: &'static str,
+    pub status: &'static str,
+    pub data: String,
+}
+
+impl<'a> Row<'a> {
+    pub(crate) fn new(p: &'a Place) -> Result<Row<'a>, StoreError> {
+        let data = serde_json::to_string(p).map_err(|source| StoreError::Serialize {
+            what: format!("place {:?} ({})", p.names.ja, p.ids.source_key),
+            source,
+        })?;
+        Ok(Row {
+            place_id: p.ids.google_place_id.as_ref().map(|g| g.as_str()),
+            cid: p.ids.cid.map(cid_to_i64),
+            osm: p.ids.osm.map(|o| o.to_string()),
+            source_key: &p.ids.source_key,
+            kind: p.kind.as_str(),
+            status: p.status.as_str(),
+            data,
+        })
+    }
+}
+
+/// The statements of one open write transaction.
+pub(crate) trait WriteOps {
+    /// The record holding `key`, if any (including rows written earlier in this transaction).
+    fn probe(&mut self, key: &KeyRef<'_>) -> Result<Option<i64>, StoreError>;
+    /// The stored place of record `id`.
+    fn load(&mut self, id: i64) -> Result<Option<Place>, StoreError>;
+    /// Inserts a new record created at `at` (µs) and returns its id.
+    fn insert(&mut self, row: &Row<'_>, at: i64) -> Result<i64, StoreError>;
+    /// Rewrites record `id`, updated at `at` (µs).
+    fn update(&mut self, id: i64, row: &Row<'_>, at: i64) -> Result<(), StoreError>;
+    /// Appends a history row; `fields` is the JSON array of field changes.
+    fn history(
+        &mut self,
+        id: i64,
+        at: i64,
+        source: Option<Source>,
+        change: ChangeKind,
+        fields: Option<&str>,
+    ) -> Result<(), StoreError>;
+}
+
+/// Keys written in this transaction, when the table was empty at its start: a key not in here
+/// cannot be in the table, so its probe is skipped (a hash collision only costs a probe).
+#[derive(Default)]
+struct Written(HashSet<u64>);
+
+impl Written {
+    fn hash(key: &KeyRef<'_>) -> u64 {
+        let mut h = DefaultHasher::new();
+        key.hash(&mut h);
+        h.finish()
+    }
+
+    fn add(&mut self, key: &KeyRef<'_>) {
+        self.0.insert(Self::hash(key));
+    }
+
+    fn may_hold(&self, key: &KeyRef<'_>) -> bool {
+        self.0.contains(&Self::hash(key))
+    }
+}
+
+fn probe(
+    ops: &mut dyn WriteOps,
+    written: &Option<Written>,
+    key: &KeyRef<'_>,
+) -> Result<Option<i64>, StoreError> {
+    match written {
+        Some(w) if !w.may_hold(key) => Ok(None),
+        _ => ops.probe(key),
+    }
+}
+
+fn reject(index: usize, p: &Place, reason: &str) -> StoreError {
+    StoreError::InvalidPlace {
+        index,
+        name: p.names.ja.clone(),
+        reason: reason.to_owned(),
+    }
+}
+
+fn fields_json(changes: &[super::FieldChange]) -> Result<String, StoreError> {
+    serde_json::to_string(changes).map_err(|source| StoreError::Serialize {
+        what: "history field changes".to_owned(),
+        source,
+    })
+}
+
+/// Upserts `places` through `ops` (one open transaction). `table_was_empty` enables skipping
+/// probes for keys not written in this transaction.
+pub(crate) fn run_upsert(
+    ops: &mut dyn WriteOps,
+    places: &[Place],
+    at: DateTime<Utc>,
+    table_was_empty: bool,
+) -> Result<UpsertReport, StoreError> {
+    let at_us = to_micros(at);
+    let mut written = table_was_empty.then(Written::default);
+    let mut report = UpsertReport {
+        ids: Vec::with_capacity(places.len()),
+        ..UpsertReport::default()
+    };
+    for (index, incoming) in places.iter().enumerate() {
+        if incoming.ids.source_key.trim().is_empty() {
+            return Err(reject(index, incoming, "the source key is empty"));
+        }
+        let keys = strong_keys(incoming);
+        let mut matched: Option<i64> = None;
+        let mut foreign: Vec<(usize, i64)> = Vec::new();
+        for (k, key) in keys.iter().enumerate() {
+            match (matched, probe(ops, &written, key)?) {
+                (None, Some(hit)) => matched = Some(hit),
+                (Some(m), Some(hit)) if m != hit => foreign.push((k, hit)),
+                _ => {}
+            }
+        }
+        if matched.is_none() {
+            matched = probe(ops, &written, &KeyRef::Source(&incoming.ids.source_key))?;
+        }
+        let id = match matched {
+            None => {
+                let row = Row::new(incoming)?;
+                let id = ops.insert(&row, at_us)?;
+                let source = newest_source(incoming, std::iter::empty());
+                ops.history(id, at_us, source, ChangeKind::Created, None)?;
+                if let Some(w) = written.as_mut() {
+                    keys.iter().for_each(|k| w.add(k));
+                    w.add(&KeyRef::Source(&incoming.ids.source_key));
+                }
+                report.inserted += 1;
+                id
+            }
+            Some(id) => {
+                let stored = ops
+                    .load(id)?
+                    .ok_or_else(|| StoreError::corrupt(id, "matched by an index but not found"))?;
+                let mut incoming = Cow::Borrowed(incoming);
+                for &(k, other) in &foreign {
+                    if let Some(key) = keys[k].to_identity() {
+                        report.conflicts.push(IdConflict {
+                            index,
+                            matched: PlaceId(id),
+                            other: PlaceId(other),
+                            key,
+                        });
+                    }
+                    let ids = &mut incoming.to_mut().ids;
+                    match keys[k] {
+                        KeyRef::PlaceId(_) => ids.google_place_id = None,
+                        KeyRef::Cid(_) => ids.cid = None,
+                        KeyRef::Osm(_) => ids.osm = None,
+                        KeyRef::Source(_) => {}
+                    }
+                }
+                let merged = merge(&stored, &incoming)?;
+                if merged.changed() {
+                    let row = Row::new(&merged.place)?;
+                    ops.update(id, &row, at_us)?;
+                    let fields = fields_json(&merged.changes)?;
+                    ops.history(
+                        id,
+                        at_us,
+                        merged.source(),
+                        ChangeKind::Updated,
+                        Some(&fields),
+                    )?;
+                    if let Some(w) = written.as_mut() {
+                        strong_keys(&merged.place).iter().for_each(|k| w.add(k));
+                    }
+                    report.updated += 1;
+                } else {
+                    report.unchanged += 1;
+                }
+                id
+            }
+        };
+        report.ids.push(PlaceId(id));
+    }
+    Ok(report)
+}
+
+/// Marks record `id` permanently closed; `Ok(false)` when it already was.
+pub(crate) fn run_close(
+    ops: &mut dyn WriteOps,
+    id: PlaceId,
+    source: Source,
+    at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let stored = ops.load(id.0)?.ok_or(StoreError::NotFound { id })?;
+    if stored.status == BusinessStatus::PermanentlyClosed {
+        return Ok(false);
+    }
+    let mut closed = stored.clone();
+    closed.status = BusinessStatus::PermanentlyClosed;
+    closed.provenance.insert(
+        Field::Status,
+        Provenance {
+            source,
+            fetched_at: at,
+        },
+    );
+    let merged = merge(&stored, &closed)?;
+    let at_us = to_micros(at);
+    ops.update(id.0, &Row::new(&merged.place)?, at_us)?;
+    let fields = fields_json(&merged.changes)?;
+    ops.history(id.0, at_us, Some(source), ChangeKind::Closed, Some(&fields))?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cid_bits_round_trip() {
+        for c in [0u64, 1, u64::MAX, 0xE1E6_0000_0000_0001] {
+            assert_eq!(cid_from_i64(cid_to_i64(Cid(c))), Cid(c));
+        }
+        assert!(cid_to_i64(Cid(u64::MAX)) < 0);
+    }
+
+    #[test]
+    fn written_set_has_no_false_negatives() {
+        let mut w = Written::default();
+        w.add(&KeyRef::Source("demo:1"));
+        assert!(w.may_hold(&KeyRef::Source("demo:1")));
+        assert!(!w.may_hold(&KeyRef::PlaceId("demo:1")));
+    }
+
+    #[test]
+    fn strong_keys_in_matching_order() {
+        let mut p = Place::new(sadomap_core::Kind::Toilet, "公衆トイレ", "demo:1");
+        assert!(strong_keys(&p).is_empty());
+        p.ids.osm = Some("n5".parse().unwrap());
+        p.ids.cid = Some(Cid(9));
+        let keys = strong_keys(&p);
+        assert_eq!(keys, [KeyRef::Cid(9), KeyRef::Osm("n5".into())]);
+    }
+}

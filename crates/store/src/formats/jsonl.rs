@@ -1,0 +1,216 @@
+//! JSON lines: one [`Place`] as JSON per line, sadomap's own lossless format.
+//!
+//! Lines are read with a bounded buffer ([`MAX_RECORD_BYTES`]); blank lines are skipped. A
+//! place's provenance is kept as written (the format is lossless); a place written without any
+//! is stamped with [`Source::JsonLines`] at `now`.
+
+use std::io::{BufRead, Write};
+
+use chrono::{DateTime, Utc};
+use sadomap_core::{Place, Source};
+
+use super::sheet_csv::MAX_RECORD_BYTES;
+use super::{flush, FormatError, Position};
+
+/// Streams the places of a JSON-lines file. A line that does not parse is yielded as `Err` and
+/// reading goes on; an oversized line or an I/O error ends the stream.
+pub struct JsonLinesReader<R: BufRead> {
+    r: R,
+    file: String,
+    now: DateTime<Utc>,
+    line: u64,
+    buf: Vec<u8>,
+    done: bool,
+    seen_any: bool,
+}
+
+/// Reads JSON lines from `r`; `file` names it in errors.
+pub fn read_jsonl<R: BufRead>(r: R, file: &str, now: DateTime<Utc>) -> JsonLinesReader<R> {
+    JsonLinesReader {
+        r,
+        file: file.to_owned(),
+        now,
+        line: 0,
+        buf: Vec::new(),
+        done: false,
+        seen_any: false,
+    }
+}
+
+enum Line {
+    Eof,
+    Full,
+    TooLong,
+}
+
+impl<R: BufRead> JsonLinesReader<R> {
+    /// Reads the next line into `buf`, never holding more than the limit.
+    fn read_line(&mut self) -> std::io::Result<Line> {
+        self.buf.clear();
+        let mut too_long = false;
+        loop {
+            let chunk = self.r.fill_buf()?;
+            if chunk.is_empty() {
+                return Ok(if too_long {
+                    Line::TooLong
+                } else if self.buf.is_empty() {
+                    Line::Eof
+                } else {
+                    Line::Full
+                });
+            }
+            let (take, end) = match chunk.iter().position(|&b| b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (chunk.len(), false),
+            };
+            if !too_long {
+                if self.buf.len() + take > MAX_RECORD_BYTES {
+                    too_long = true;
+                    self.buf.clear();
+                } else {
+                    self.buf.extend_from_slice(&chunk[..take]);
+                }
+            }
+            self.r.consume(take);
+            if end {
+                return Ok(if too_long { Line::TooLong } else { Line::Full });
+            }
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for JsonLinesReader<R> {
+    type Item = Result<Place, FormatError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.done {
+                return None;
+            }
+            self.line += 1;
+            let line = self.line;
+            match self.read_line() {
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(FormatError::io(&self.file, e)));
+                }
+                Ok(Line::Eof) => {
+                    self.done = true;
+                    if !self.seen_any {
+                        return Some(Err(FormatError::Empty {
+                            file: self.file.clone(),
+                            expected: "one place as JSON per line",
+                        }));
+                    }
+                    return None;
+                }
+                Ok(Line::TooLong) => {
+                    self.done = true;
+                    return Some(Err(FormatError::RecordTooLarge {
+                        file: self.file.clone(),
+                        line,
+                        limit: MAX_RECORD_BYTES,
+                    }));
+                }
+                Ok(Line::Full) => {}
+            }
+            let Ok(text) = std::str::from_utf8(&self.buf) else {
+                self.seen_any = true;
+                return Some(Err(FormatError::InvalidUtf8 {
+                    file: self.file.clone(),
+                    line,
+                }));
+            };
+            let text = text.trim_start_matches('\u{feff}').trim();
+            if text.is_empty() {
+                continue;
+            }
+            self.seen_any = true;
+            return Some(match serde_json::from_str::<Place>(text) {
+                Ok(mut p) => {
+                    if p.provenance.is_empty() {
+                        p.stamp_all(Source::JsonLines, self.now);
+                    }
+                    Ok(p)
+                }
+                Err(e) => Err(FormatError::Syntax {
+                    file: self.file.clone(),
+                    at: Position::Line(line),
+                    message: format!(
+                        "column {}: not a place: {e}; each line must be one place as sadomap exports it",
+                        e.column()
+                    ),
+                }),
+            });
+        }
+    }
+}
+
+/// Writes places as JSON lines.
+pub struct JsonLinesWriter<W: Write> {
+    out: W,
+    file: String,
+}
+
+impl<W: Write> JsonLinesWriter<W> {
+    /// A writer; `file` names the output in errors.
+    pub fn new(out: W, file: &str) -> Self {
+        JsonLinesWriter {
+            out,
+            file: file.to_owned(),
+        }
+    }
+
+    /// Writes one place as one line.
+    pub fn write(&mut self, p: &Place) -> Result<(), FormatError> {
+        serde_json::to_writer(&mut self.out, p)
+            .map_err(|e| FormatError::io(&self.file, std::io::Error::other(e)))?;
+        self.out
+            .write_all(b"\n")
+            .map_err(|e| FormatError::io(&self.file, e))
+    }
+
+    /// Flushes and returns the writer.
+    pub fn finish(mut self) -> Result<W, FormatError> {
+        flush(&mut self.out, &self.file)?;
+        Ok(self.out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sadomap_core::Kind;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(0, 0).unwrap_or_default()
+    }
+
+    #[test]
+    fn round_trip_and_errors_name_lines() {
+        let p = Place::new(Kind::Toilet, "トイレ", "x:1");
+        let mut w = JsonLinesWriter::new(Vec::new(), "o.jsonl");
+        w.write(&p).unwrap();
+        let mut bytes = w.finish().unwrap();
+        bytes.extend_from_slice(b"\n{\"kind\":\"bus\"}\n");
+        let items: Vec<_> = read_jsonl(&bytes[..], "o.jsonl", now()).collect();
+        assert_eq!(items.len(), 2);
+        let back = items[0].as_ref().unwrap();
+        assert_eq!(back.names, p.names);
+        assert!(!back.provenance.is_empty());
+        let e = items[1].as_ref().unwrap_err().to_string();
+        assert!(e.contains("line 3"), "{e}");
+    }
+
+    #[test]
+    fn long_lines_and_empty_files() {
+        let big = vec![b'x'; MAX_RECORD_BYTES + 10];
+        let items: Vec<_> = read_jsonl(&big[..], "o.jsonl", now()).collect();
+        assert!(matches!(
+            items[..],
+            [Err(FormatError::RecordTooLarge { line: 1, .. })]
+        ));
+        let items: Vec<_> = read_jsonl(&b""[..], "o.jsonl", now()).collect();
+        assert!(matches!(items[..], [Err(FormatError::Empty { .. })]));
+    }
+}

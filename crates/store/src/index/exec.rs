@@ -1,0 +1,810 @@
+//! Query planning and execution.
+//!
+//! A query is compiled into a [`Plan`]: the column filter, the prepared text query, the spatial
+//! area, and the trees that can hold matches (the cuisines' trees when cuisines are asked for,
+//! else the kinds'). Candidates then come from the cheapest source for the sort order, each
+//! candidate is checked against the whole filter, and the page is cut after the cursor:
+//!
+//! - id order: a scan of rows (rows are in id order) or of the text postings, both stopping at
+//!   the limit, or every match in the area collected and the lowest ids selected;
+//! - distance order: best-first nearest iteration over the trees (stopping at the radius and at
+//!   the limit, skipping subtrees wholly before the cursor), or the text matches collected and
+//!   sorted; places without coordinates follow, in id order;
+//! - name, rating and price orders: a scan of the precomputed permutation from the cursor's
+//!   position, stopping at the limit, or the matches of the smallest source collected and sorted.
+//!
+//! Costs are estimated from the posting counts and a coarse count of the trees' points in the
+//! area; the result does not depend on the choice, only the time does.
+
+use std::cmp::Ordering;
+
+use sadomap_core::{Cuisine, Locality};
+
+use super::columns::{
+    kind_code, rating_code, ColumnFilter, DISTRICT_OTHER, DISTRICT_OUTSIDE, DISTRICT_UNKNOWN,
+    NO_LOCATION,
+};
+use super::cursor::{Cursor, CursorKey};
+use super::query::{Hit, Query, QueryError, QueryResult, Sort};
+use super::spatial::{Area, GeoTree, Nearest, Origin};
+use super::text::TextQuery;
+use super::{price_key, rating_key, Index};
+
+/// Node size at which area estimates stop descending.
+const COARSE: usize = 256;
+
+/// A compiled query.
+pub(crate) struct Plan<'a> {
+    ix: &'a Index,
+    cf: ColumnFilter,
+    text: Option<TextQuery>,
+    area: Area,
+    origin: Option<Origin>,
+    trees: Vec<&'a GeoTree>,
+    /// Whether membership of `trees` already implies the column filter.
+    trees_imply_cf: bool,
+}
+
+/// Where the page starts: strictly after `(key, id)`; rows at or after `row` share the id order.
+struct After {
+    key: CursorKey,
+    /// First row whose id is greater than the cursor's id.
+    row: usize,
+}
+
+impl Index {
+    /// Answers a query.
+    pub fn query(&self, q: &Query) -> Result<QueryResult, QueryError> {
+        q.validate()?;
+        let plan = Plan::new(self, q);
+        let after = q.cursor.as_ref().map(|c| After {
+            key: c.key().clone(),
+            row: self.records.partition_point(|r| r.id <= c.last_id()),
+        });
+        let mut rows = if q.limit == 0 {
+            Vec::new()
+        } else {
+            match q.sort {
+                Sort::Id => plan.by_id(q.limit + 1, after.as_ref()),
+                Sort::Distance => plan.by_distance(q.limit + 1, after.as_ref()),
+                Sort::Name | Sort::Rating | Sort::Price => {
+                    plan.by_key(q.sort, q.limit + 1, after.as_ref())
+                }
+            }
+        };
+        let more = rows.len() > q.limit;
+        rows.truncate(q.limit);
+        let next_cursor = match rows.last() {
+            Some(&(row, d)) if more => Some(Cursor::new(
+                q.sort,
+                plan.cursor_key(q.sort, row, d),
+                self.records[row as usize].id,
+            )),
+            _ => None,
+        };
+        let hits = rows
+            .into_iter()
+            .map(|(row, d)| Hit {
+                id: self.records[row as usize].id,
+                distance_m: d.or_else(|| plan.distance(row as usize)),
+            })
+            .collect();
+        let total = q.with_total.then(|| plan.count());
+        Ok(QueryResult {
+            hits,
+            total,
+            next_cursor,
+        })
+    }
+}
+
+impl<'a> Plan<'a> {
+    fn new(ix: &'a Index, q: &Query) -> Plan<'a> {
+        let cols = &ix.cols;
+        let kinds = if q.kinds.is_empty() {
+            0b111
+        } else {
+            q.kinds.iter().fold(0u8, |m, &k| m | 1 << kind_code(k))
+        };
+        let mut other_districts = Vec::new();
+        let districts = (!q.districts.is_empty()).then(|| {
+            let mut mask = [0u64; 4];
+            let mut set = |d: u8| mask[usize::from(d >> 6)] |= 1 << (d & 63);
+            for l in &q.districts {
+                match l {
+                    Locality::Unknown => set(DISTRICT_UNKNOWN),
+                    Locality::Outside => set(DISTRICT_OUTSIDE),
+                    Locality::District(name) => {
+                        match cols.district_names.iter().position(|d| d == name) {
+                            Some(i) => set(i as u8),
+                            None => {
+                                set(DISTRICT_OTHER);
+                                other_districts.push(name.clone());
+                            }
+                        }
+                    }
+                }
+            }
+            mask
+        });
+        let cuisines = (!q.cuisines.is_empty())
+            .then(|| q.cuisines.iter().fold(0u32, |m, c| m | 1 << c.index()));
+        let price = (q.price_min.is_some() || q.price_max.is_some()).then(|| {
+            (
+                q.price_min.map_or(1, |p| p.rank()),
+                q.price_max.map_or(4, |p| p.rank()),
+            )
+        });
+        let cf = ColumnFilter {
+            kinds,
+            districts,
+            other_districts,
+            cuisines,
+            price,
+            rating: q.min_rating.map_or(0, rating_code),
+            features: q.features.bits(),
+            open_at: q.open_at,
+        };
+        let origin = q.near.map(|(p, _)| Origin::new(p));
+        let area = Area {
+            bbox: q.bbox,
+            circle: match (origin, q.near) {
+                (Some(o), Some((_, Some(r)))) => Some((o, r)),
+                _ => None,
+            },
+        };
+        let mut rest = cf.clone();
+        let trees: Vec<&GeoTree> = if q.cuisines.is_empty() {
+            rest.kinds = 0b111;
+            (0..ix.kind_trees.len())
+                .filter(|&k| kinds & (1 << k) != 0)
+                .map(|k| &ix.kind_trees[k])
+                .collect()
+        } else {
+            rest.cuisines = None;
+            let mut cs: Vec<Cuisine> = q.cuisines.clone();
+            cs.sort();
+            cs.dedup();
+            cs.iter()
+                .filter_map(|c| ix.cuisine_trees.get(usize::from(c.index())))
+                .collect()
+        };
+        let text = q.q.as_deref().and_then(|t| ix.text.prepare(t));
+        Plan {
+            ix,
+            trees_imply_cf: rest.is_trivial(),
+            cf,
+            text,
+            area,
+            origin,
+            trees,
+        }
+    }
+
+    /// The coordinates of `row`.
+    #[inline]
+    fn location(&self, row: usize) -> Option<(f64, f64)> {
+        let cols = &self.ix.cols;
+        let loc = cols.loc[row];
+        if loc == NO_LOCATION {
+            return None;
+        }
+        self.ix
+            .kind_trees
+            .get(usize::from(cols.kind[row]))?
+            .point(loc)
+    }
+
+    fn distance(&self, row: usize) -> Option<f64> {
+        let o = self.origin?;
+        self.location(row).map(|(lat, lng)| o.distance(lat, lng))
+    }
+
+    /// The whole filter; `in_area` when the source already guarantees the area.
+    #[inline]
+    fn matches(&self, row: usize, in_area: bool) -> bool {
+        let ix = self.ix;
+        if !self.cf.matches(&ix.cols, &ix.records, row) {
+            return false;
+        }
+        if !in_area && !self.area.is_empty() {
+            match self.location(row) {
+                Some((lat, lng)) if self.area.contains(lat, lng) => {}
+                _ => return false,
+            }
+        }
+        match &self.text {
+            Some(t) => ix.text.matches(t, &ix.cols, row),
+            None => true,
+        }
+    }
+
+    fn tree_points(&self) -> usize {
+        self.trees.iter().map(|t| t.len()).sum()
+    }
+
+    /// An upper bound of the points in the area, if there is an area.
+    fn area_estimate(&self) -> Option<usize> {
+        (!self.area.is_empty()).then(|| {
+            self.trees
+                .iter()
+                .map(|t| t.count_in(&self.area, COARSE))
+                .sum()
+        })
+    }
+
+    /// Every match in the area, unordered.
+    fn collect_area(&self, mut keep: impl FnMut(u32) -> bool) -> Vec<u32> {
+        let mut out = Vec::new();
+        for t in &self.trees {
+            t.for_each_in(&self.area, &mut |r| {
+                if keep(r) && self.matches(r as usize, true) {
+                    out.push(r);
+                }
+                true
+            });
+        }
+        out
+    }
+
+    /// Every text match, ascending.
+    fn collect_text(&self, t: &TextQuery, keep: impl Fn(u32) -> bool) -> Vec<u32> {
+        self.ix
+            .text
+            .candidates(t)
+            .filter(|&r| keep(r) && self.matches(r as usize, false))
+            .collect()
+    }
+
+    /// Estimated work of each complete source: (area, text, scan).
+    fn sources(&self) -> (Option<usize>, Option<usize>, usize) {
+        (
+            self.area_estimate(),
+            self.text.as_ref().map(|t| t.estimate),
+            self.ix.len(),
+        )
+    }
+
+    /// The first `want` matches in id order after the cursor.
+    fn by_id(&self, want: usize, after: Option<&After>) -> Vec<(u32, Option<f64>)> {
+        let start = after.map_or(0, |a| a.row);
+        let n = self.ix.len();
+        let (area, text, _) = self.sources();
+        let matches_est = area.unwrap_or(n).min(text.unwrap_or(n)).max(1);
+        // Early-stopping streams cost about want × size / matches.
+        let scan_cost = (want * n / matches_est).min(n);
+        let text_cost = text.map(|t| 2 * (want * t / matches_est).min(t));
+        let area_cost = area.map(|a| 2 * a);
+        let best = [Some(scan_cost), text_cost, area_cost]
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.map(|c| (c, i)))
+            .min()
+            .map_or(0, |(_, i)| i);
+        let rows: Vec<u32> = match (best, &self.text) {
+            (1, Some(t)) => self
+                .ix
+                .text
+                .candidates(t)
+                .filter(|&r| r as usize >= start && self.matches(r as usize, false))
+                .take(want)
+                .collect(),
+            (2, _) => {
+                let mut v = self.collect_area(|r| r as usize >= start);
+                smallest(&mut v, want, |a, b| a.cmp(b));
+                v
+            }
+            _ => (start..n)
+                .filter(|&r| self.matches(r, false))
+                .take(want)
+                .map(|r| r as u32)
+                .collect(),
+        };
+        rows.into_iter().map(|r| (r, None)).collect()
+    }
+
+    /// The first `want` matches in distance order after the cursor.
+    fn by_distance(&self, want: usize, after: Option<&After>) -> Vec<(u32, Option<f64>)> {
+        let Some(origin) = self.origin else {
+            return Vec::new();
+        };
+        let (cd, crow) = match after {
+            Some(After {
+                key: CursorKey::Distance(d),
+                row,
+            }) => (*d, *row),
+            _ => (0.0, 0),
+        };
+        let is_after = |d: f64, row: u32| d > cd || (d == cd && row as usize >= crow);
+        let mut out: Vec<(u32, Option<f64>)> = Vec::with_capacity(want);
+        let text_small = self
+            .text
+            .as_ref()
+            .filter(|t| t.estimate * 8 < self.tree_points().max(1) && t.estimate <= 50_000);
+        if let Some(t) = text_small {
+            let mut v: Vec<(f64, u32)> = self
+                .collect_text(t, |_| true)
+                .into_iter()
+                .filter_map(|r| self.distance(r as usize).map(|d| (d, r)))
+                .filter(|&(d, r)| is_after(d, r))
+                .collect();
+            smallest(&mut v, want, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            out.extend(v.into_iter().map(|(d, r)| (r, Some(d))));
+        } else if cd.is_finite() {
+            let it = Nearest::new(self.trees.clone(), origin, self.area, cd);
+            for (r, d) in it {
+                if is_after(d, r) && self.matches(r as usize, true) {
+                    out.push((r, Some(d)));
+                    if out.len() == want {
+                        break;
+                    }
+                }
+            }
+        }
+        // Places without coordinates come last, in id order; an area excludes them.
+        if out.len() < want && self.area.is_empty() {
+            let from = if cd.is_infinite() { crow } else { 0 };
+            let start = self.ix.unlocated.partition_point(|&r| (r as usize) < from);
+            out.extend(
+                self.ix.unlocated[start..]
+                    .iter()
+                    .filter(|&&r| self.matches(r as usize, true))
+                    .take(want - out.len())
+                    .map(|&r| (r, None)),
+            );
+        }
+        out
+    }
+
+    /// Compares rows in a key order (ties by row, which is id order).
+    fn cmp_rows(&self, sort: Sort, a: u32, b: u32) -> Ordering {
+        let ix = self.ix;
+        let (a, b) = (a as usize, b as usize);
+        let by = match sort {
+            Sort::Name => ix.text.name_key(a).cmp(ix.text.name_key(b)),
+            Sort::Rating => rating_key(&ix.cols, a).cmp(&rating_key(&ix.cols, b)),
+            Sort::Price => price_key(&ix.cols, a).cmp(&price_key(&ix.cols, b)),
+            Sort::Id | Sort::Distance => Ordering::Equal,
+        };
+        by.then(a.cmp(&b))
+    }
+
+    /// Compares a row with the cursor position.
+    fn cmp_after(&self, sort: Sort, row: u32, after: &After) -> Ordering {
+        let ix = self.ix;
+        let r = row as usize;
+        let by = match (&after.key, sort) {
+            (CursorKey::Name(k), Sort::Name) => ix.text.name_key(r).cmp(k.as_str()),
+            (CursorKey::Num(k), Sort::Rating) => rating_key(&ix.cols, r).cmp(k),
+            (CursorKey::Num(k), Sort::Price) => price_key(&ix.cols, r).cmp(k),
+            _ => Ordering::Equal,
+        };
+        by.then(r.cmp(&after.row))
+    }
+
+    /// The first `want` matches in name, rating or price order after the cursor.
+    fn by_key(&self, sort: Sort, want: usize, after: Option<&After>) -> Vec<(u32, Option<f64>)> {
+        let ix = self.ix;
+        let perm = match sort {
+            Sort::Name => &ix.by_name,
+            Sort::Rating => &ix.by_rating,
+            _ => &ix.by_price,
+        };
+        let start = after.map_or(0, |a| {
+            perm.partition_point(|&r| self.cmp_after(sort, r, a) == Ordering::Less)
+        });
+        let is_after = |r: u32| after.is_none_or(|a| self.cmp_after(sort, r, a) != Ordering::Less);
+        let n = ix.len();
+        let (area, text, _) = self.sources();
+        let matches_est = area.unwrap_or(n).min(text.unwrap_or(n)).max(1);
+        let perm_cost = (want * n / matches_est).min(n);
+        let collect = [(area.map(|a| 2 * a), 0), (text.map(|t| 2 * t), 1)]
+            .into_iter()
+            .filter_map(|(c, i)| c.map(|c| (c, i)))
+            .min();
+        let mut v = match collect {
+            Some((c, 0)) if c < perm_cost => self.collect_area(is_after),
+            Some((c, _)) if c < perm_cost => match &self.text {
+                Some(t) => self.collect_text(t, is_after),
+                None => Vec::new(),
+            },
+            _ => {
+                return perm[start..]
+                    .iter()
+                    .filter(|&&r| self.matches(r as usize, false))
+                    .take(want)
+                    .map(|&r| (r, None))
+                    .collect()
+            }
+        };
+        smallest(&mut v, want, |&a, &b| self.cmp_rows(sort, a, b));
+        v.into_iter().map(|r| (r, None)).collect()
+    }
+
+    fn cursor_key(&self, sort: Sort, row: u32, d: Option<f64>) -> CursorKey {
+        let r = row as usize;
+        match sort {
+            Sort::Id => CursorKey::None,
+            Sort::Distance => CursorKey::Distance(d.unwrap_or(f64::INFINITY)),
+            Sort::Name => CursorKey::Name(self.ix.text.name_key(r).to_owned()),
+            Sort::Rating => CursorKey::Num(rating_key(&self.ix.cols, r)),
+            Sort::Price => CursorKey::Num(price_key(&self.ix.cols, r)),
+        }
+    }
+
+    /// Every match, counted over the cheapest complete source.
+    fn count(&self) -> usize {
+        let (area, text, n) = self.sources();
+        let area_cost = area.map_or(usize::MAX, |a| 2 * a);
+        let text_cost = text.map_or(usize::MAX, |t| 2 * t);
+        if area_cost <= text_cost && area_cost <= n {
+            if self.trees_imply_cf && self.text.is_none() {
+                return self.trees.iter().map(|t| t.count_in(&self.area, 0)).sum();
+            }
+            let mut c = 0;
+            for t in &self.trees {
+                t.for_each_in(&self.area, &mut |r| {
+                    c += usize::from(self.matches(r as usize, true));
+                    true
+                });
+            }
+            c
+        } else if let (Some(t), true) = (&self.text, text_cost <= n) {
+            self.ix
+                .text
+                .candidates(t)
+                .filter(|&r| self.matches(r as usize, false))
+                .count()
+        } else {
+            (0..n).filter(|&r| self.matches(r, false)).count()
+        }
+    }
+}
+
+/// Keeps the `k` smallest elements of `v`, sorted.
+fn smallest<T>(v: &mut Vec<T>, k: usize, mut cmp: impl FnMut(&T, &T) -> Ordering) {
+    if v.len() > k && k > 0 {
+        v.select_nth_unstable_by(k - 1, &mut cmp);
+        v.truncate(k);
+    }
+    v.truncate(k);
+    v.sort_unstable_by(cmp);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::OnceLock;
+
+    use proptest::prelude::*;
+    use sadomap_core::{
+        Cuisine, Feature, FeatureSet, Kind, LatLng, Locality, PlaceId, PlaceRecord, PriceLevel,
+        Region, WeekTime, Weekday,
+    };
+
+    use super::super::testkit::{brute, synth, Rng, Synth, WORDS};
+    use super::super::{Cursor, Index, Query, QueryError, Sort, MAX_LIMIT};
+
+    fn fixture() -> &'static (Vec<PlaceRecord>, Index) {
+        static F: OnceLock<(Vec<PlaceRecord>, Index)> = OnceLock::new();
+        F.get_or_init(|| {
+            let recs = synth(&Synth {
+                n: 4000,
+                seed: 42,
+                ..Synth::default()
+            });
+            let ix = Index::build(recs.clone(), Region::sado(), 1);
+            (recs, ix)
+        })
+    }
+
+    fn random_query(seed: u64) -> Query {
+        let region = Region::sado();
+        let mut g = Rng(seed);
+        let mut q = Query::default();
+        if g.chance(0.3) {
+            q.kinds = Kind::ALL
+                .iter()
+                .copied()
+                .filter(|_| g.chance(0.5))
+                .collect();
+        }
+        if g.chance(0.2) {
+            let opts = [
+                Locality::District("両津".into()),
+                Locality::District("相川".into()),
+                Locality::District("佐和田".into()),
+                Locality::District("架空村".into()),
+                Locality::District("存在しない".into()),
+                Locality::Unknown,
+                Locality::Outside,
+            ];
+            q.districts = (0..1 + g.below(2))
+                .map(|_| opts[g.below(opts.len())].clone())
+                .collect();
+        }
+        if g.chance(0.3) {
+            q.cuisines = (0..1 + g.below(3))
+                .map(|_| Cuisine::ALL[g.below(Cuisine::ALL.len())])
+                .collect();
+        }
+        if g.chance(0.2) {
+            let (a, b) = (g.below(4), g.below(4));
+            q.price_min = Some(PriceLevel::ALL[a.min(b)]).filter(|_| g.chance(0.7));
+            q.price_max = Some(PriceLevel::ALL[a.max(b)]).filter(|_| g.chance(0.7));
+        }
+        if g.chance(0.2) {
+            q.min_rating = Some(1.0 + g.below(41) as f32 / 10.0);
+        }
+        if g.chance(0.2) {
+            q.open_at = Some(WeekTime {
+                day: Weekday::ALL[g.below(7)],
+                minute: g.below(1440) as u16,
+            });
+        }
+        if g.chance(0.2) {
+            q.features = (0..1 + g.below(2))
+                .map(|_| Feature::ALL[g.below(12)])
+                .collect::<FeatureSet>();
+        }
+        if g.chance(0.35) {
+            let extra = [
+                "す",
+                "ー",
+                "りょうつ",
+                "両津",
+                "さど",
+                "湊",
+                "12",
+                "佐渡市",
+                "みせ",
+                "zzz",
+                "あいかわ",
+                "SADO",
+                " ",
+            ];
+            q.q = Some(if g.chance(0.5) {
+                WORDS[g.below(WORDS.len())].to_owned()
+            } else {
+                extra[g.below(extra.len())].to_owned()
+            });
+        }
+        let town = &region.towns[g.below(region.towns.len())];
+        if g.chance(0.3) {
+            let h = 0.003 + g.unit() * 0.05;
+            let (lat, lng) = (town.location.lat(), town.location.lng());
+            q.bbox = Some(sadomap_core::BBox {
+                south: lat - h,
+                west: lng - h * 1.3,
+                north: lat + h,
+                east: lng + h * 1.3,
+            });
+        }
+        if g.chance(0.45) {
+            let p = LatLng::new(
+                town.location.lat() + (g.unit() - 0.5) * 0.01,
+                town.location.lng() + (g.unit() - 0.5) * 0.01,
+            )
+            .unwrap();
+            q.near = Some((p, g.chance(0.6).then(|| 200.0 + g.unit() * 5000.0)));
+        }
+        let sorts = [
+            Sort::Id,
+            Sort::Distance,
+            Sort::Name,
+            Sort::Rating,
+            Sort::Price,
+        ];
+        q.sort = sorts[g.below(5)];
+        if q.sort == Sort::Distance && q.near.is_none() {
+            q.sort = Sort::Id;
+        }
+        q.limit = 1 + g.below(60);
+        q.with_total = true;
+        q
+    }
+
+    /// Walks every page of `q`; returns the hits in order.
+    fn all_pages(ix: &Index, q: &Query) -> Vec<(PlaceId, Option<f64>)> {
+        let mut q = q.clone();
+        let mut out = Vec::new();
+        for _ in 0..10_000 {
+            let r = ix.query(&q).unwrap();
+            assert!(r.hits.len() <= q.limit);
+            out.extend(r.hits.iter().map(|h| (h.id, h.distance_m)));
+            match r.next_cursor {
+                // Through the wire form, as a client would.
+                Some(c) => q.cursor = Some(Cursor::decode(&c.encode()).unwrap()),
+                None => return out,
+            }
+        }
+        panic!("paging did not end");
+    }
+
+    fn check(seed: u64) -> Result<(), TestCaseError> {
+        let (recs, ix) = fixture();
+        let q = random_query(seed);
+        let want = brute(Region::sado(), &q, recs);
+        let got = ix.query(&q).unwrap();
+        let first: Vec<(PlaceId, Option<f64>)> =
+            got.hits.iter().map(|h| (h.id, h.distance_m)).collect();
+        let n = q.limit.min(want.len());
+        prop_assert_eq!(&first[..], &want[..n], "query {:?}", q);
+        prop_assert_eq!(got.total, Some(want.len()));
+        prop_assert_eq!(got.next_cursor.is_some(), want.len() > q.limit);
+        if want.len() <= 400 {
+            prop_assert_eq!(all_pages(ix, &q), want, "paging {:?}", q);
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+        #[test]
+        fn random_queries_match_brute_force(seed in any::<u64>()) {
+            check(seed)?;
+        }
+    }
+
+    #[test]
+    fn every_sort_pages_through_every_match_exactly_once() {
+        let (recs, ix) = fixture();
+        let near = Some((LatLng::new(38.02, 138.36).unwrap(), None));
+        for sort in [
+            Sort::Id,
+            Sort::Distance,
+            Sort::Name,
+            Sort::Rating,
+            Sort::Price,
+        ] {
+            let q = Query {
+                sort,
+                near,
+                kinds: vec![Kind::Restaurant, Kind::Toilet],
+                limit: 97,
+                ..Query::default()
+            };
+            let got = all_pages(ix, &q);
+            let mut ids: Vec<PlaceId> = got.iter().map(|h| h.0).collect();
+            assert_eq!(got, brute(Region::sado(), &q, recs), "{sort:?}");
+            ids.sort();
+            ids.dedup();
+            assert_eq!(ids.len(), got.len());
+            assert!(got.len() > 2000);
+        }
+    }
+
+    fn haversine(a: LatLng, b: LatLng) -> f64 {
+        let (f1, f2) = (a.lat().to_radians(), b.lat().to_radians());
+        let (df, dl) = (f2 - f1, (b.lng() - a.lng()).to_radians());
+        let h = (df / 2.0).sin().powi(2) + f1.cos() * f2.cos() * (dl / 2.0).sin().powi(2);
+        2.0 * 6_371_008.8 * h.sqrt().asin()
+    }
+
+    #[test]
+    fn distance_sort_is_monotonic_and_matches_haversine() {
+        let (_, ix) = fixture();
+        let at = LatLng::new(38.0797, 138.4381).unwrap();
+        let q = Query {
+            near: Some((at, Some(3000.0))),
+            sort: Sort::Distance,
+            cuisines: vec![Cuisine::Sushi, Cuisine::Ramen],
+            limit: 1000,
+            ..Query::default()
+        };
+        let r = ix.query(&q).unwrap();
+        assert!(r.hits.len() > 5, "{}", r.hits.len());
+        let mut prev = (0.0, PlaceId(i64::MIN));
+        for h in &r.hits {
+            let d = h.distance_m.unwrap();
+            assert!((d, h.id) > prev || prev.1 == PlaceId(i64::MIN));
+            prev = (d, h.id);
+            assert!(d <= 3000.0);
+            let loc = ix.get(h.id).unwrap().place.location.unwrap();
+            assert!((haversine(at, loc) - d).abs() < 0.5);
+        }
+    }
+
+    #[test]
+    fn ties_in_distance_page_stably() {
+        // Many places at the very same point: distance ties are broken by id across pages.
+        let mut recs = synth(&Synth {
+            n: 300,
+            seed: 9,
+            unlocated: 0.0,
+        });
+        let spot = LatLng::new(38.0, 138.4).unwrap();
+        for r in recs.iter_mut().step_by(2) {
+            r.place.location = Some(spot);
+        }
+        let ix = Index::build(recs.clone(), Region::sado(), 1);
+        let q = Query {
+            near: Some((spot, None)),
+            sort: Sort::Distance,
+            limit: 7,
+            ..Query::default()
+        };
+        assert_eq!(all_pages(&ix, &q), brute(Region::sado(), &q, &recs));
+    }
+
+    #[test]
+    fn open_at_handles_overnight_periods() {
+        let (recs, ix) = fixture();
+        // Sunday 01:00: open only for schedules running past midnight (daily 18-02, Saturday
+        // 20:00 to Sunday 03:00) and around the clock.
+        let q = Query {
+            open_at: Some(WeekTime::new(Weekday::ALL[0], 1, 0).unwrap()),
+            limit: MAX_LIMIT,
+            with_total: true,
+            ..Query::default()
+        };
+        let r = ix.query(&q).unwrap();
+        let want = brute(Region::sado(), &q, recs);
+        assert_eq!(r.total, Some(want.len()));
+        assert!(r.hits.iter().all(|h| {
+            let p = ix.get(h.id).unwrap();
+            let hours = p.place.hours.as_ref().unwrap();
+            hours.is_always_open()
+                || hours.periods.iter().any(|p| {
+                    p.close.is_some_and(|c| {
+                        c.minute_of_week() < p.open.minute_of_week() || c.day != p.open.day
+                    })
+                })
+        }));
+        assert!(!r.hits.is_empty());
+    }
+
+    #[test]
+    fn text_finds_kana_variants_and_district_readings() {
+        let (recs, ix) = fixture();
+        let find = |s: &str| -> Vec<PlaceId> {
+            let q = Query {
+                q: Some(s.into()),
+                limit: MAX_LIMIT,
+                ..Query::default()
+            };
+            all_pages(ix, &q).into_iter().map(|h| h.0).collect()
+        };
+        // Katakana and hiragana spellings find each other.
+        let hira = find("すし");
+        let kata = find("スシ");
+        assert_eq!(hira, kata);
+        let named_kata = recs
+            .iter()
+            .find(|r| r.place.names.ja.contains("スシ"))
+            .unwrap();
+        assert!(hira.contains(&named_kata.id));
+        // The district's reading finds places in the district.
+        let ryotsu = find("りょうつ");
+        let in_ryotsu = recs
+            .iter()
+            .find(|r| r.place.locality == Locality::District("両津".into()))
+            .unwrap();
+        assert!(ryotsu.contains(&in_ryotsu.id));
+        assert!(
+            find("ｻﾄﾞ").len() == find("さど").len(),
+            "half-width katakana folds too"
+        );
+        assert!(find("zzzz").is_empty());
+    }
+
+    #[test]
+    fn rejects_bad_cursors() {
+        let (_, ix) = fixture();
+        let q = Query {
+            sort: Sort::Rating,
+            limit: 5,
+            ..Query::default()
+        };
+        let c = ix.query(&q).unwrap().next_cursor.unwrap();
+        let wrong = Query {
+            sort: Sort::Price,
+            cursor: Some(c),
+            ..Query::default()
+        };
+        assert!(matches!(
+            ix.query(&wrong),
+            Err(QueryError::CursorSortMismatch { .. })
+        ));
+        assert!(Cursor::decode("not a cursor").is_err());
+    }
+}

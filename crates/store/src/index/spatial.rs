@@ -1,0 +1,560 @@
+//! The spatial part of the index: static k-d trees over exact `f64` coordinates, one per kind and
+//! one per cuisine, answering nearest-first iteration and box/circle range scans.
+//!
+//! Each tree keeps its points as a struct of arrays (`lat`, `lng`, `row`), ordered so every node
+//! covers a contiguous range, and its nodes carry latitude/longitude bounds. Nearest-first
+//! iteration is best-first search with a conservative great-circle lower bound per node, so points
+//! come out in exact (haversine distance, row) order: the distance reported is the one
+//! `LatLng::distance_m` computes from the stored coordinates, and ties are broken by row (= id).
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use sadomap_core::{BBox, LatLng, EARTH_RADIUS_M};
+
+/// Points per leaf.
+const LEAF: usize = 16;
+
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    min_lat: f64,
+    max_lat: f64,
+    min_lng: f64,
+    max_lng: f64,
+    start: u32,
+    end: u32,
+    /// Index of the left child (the right one follows it); 0 for a leaf.
+    left: u32,
+}
+
+/// One static tree.
+#[derive(Debug, Default)]
+pub(crate) struct GeoTree {
+    lat: Vec<f64>,
+    lng: Vec<f64>,
+    row: Vec<u32>,
+    nodes: Vec<Node>,
+}
+
+/// A reference point with its trigonometry precomputed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Origin {
+    pub at: LatLng,
+    phi: f64,
+    lambda: f64,
+    cos_phi: f64,
+}
+
+impl Origin {
+    pub fn new(at: LatLng) -> Origin {
+        let phi = at.lat().to_radians();
+        Origin {
+            at,
+            phi,
+            lambda: at.lng().to_radians(),
+            cos_phi: phi.cos(),
+        }
+    }
+
+    /// Exact distance to a stored point, as `LatLng::distance_m` computes it.
+    #[inline]
+    pub fn distance(&self, lat: f64, lng: f64) -> f64 {
+        LatLng::new(lat, lng).map_or(f64::INFINITY, |p| self.at.distance_m(p))
+    }
+
+    /// A lower bound of the distance to any point in the node's box.
+    fn lower_bound(&self, n: &Node) -> f64 {
+        let (s, nn) = (n.min_lat.to_radians(), n.max_lat.to_radians());
+        let (w, e) = (n.min_lng.to_radians(), n.max_lng.to_radians());
+        let dlat = if self.phi < s {
+            s - self.phi
+        } else if self.phi > nn {
+            self.phi - nn
+        } else {
+            0.0
+        };
+        let dlng = if self.lambda >= w && self.lambda <= e {
+            0.0
+        } else {
+            circ(self.lambda, w).min(circ(self.lambda, e))
+        };
+        let min_cos = s.cos().min(nn.cos()).max(0.0);
+        let a = (dlat / 2.0).sin().powi(2) + self.cos_phi * min_cos * (dlng / 2.0).sin().powi(2);
+        // Shrink a little so rounding never lifts the bound above an exact distance.
+        let a = (a * (1.0 - 1e-9)).clamp(0.0, 1.0);
+        (2.0 * EARTH_RADIUS_M * a.sqrt().asin() - 1e-6).max(0.0)
+    }
+
+    /// An upper bound of the distance to any point in the node's box: to its centre, then along
+    /// a meridian and a parallel.
+    fn upper_bound(&self, n: &Node) -> f64 {
+        let (clat, clng) = ((n.min_lat + n.max_lat) / 2.0, (n.min_lng + n.max_lng) / 2.0);
+        let to_centre = self.distance(clat, clng);
+        let max_cos = if n.min_lat <= 0.0 && n.max_lat >= 0.0 {
+            1.0
+        } else {
+            n.min_lat.abs().min(n.max_lat.abs()).to_radians().cos()
+        };
+        let half_lat = ((n.max_lat - n.min_lat) / 2.0).to_radians();
+        let half_lng = ((n.max_lng - n.min_lng) / 2.0).to_radians();
+        (to_centre + EARTH_RADIUS_M * (half_lat + max_cos * half_lng)) * (1.0 + 1e-9) + 1e-6
+    }
+}
+
+/// Angular distance between two longitudes (radians), 0..=π.
+fn circ(a: f64, b: f64) -> f64 {
+    let d = (a - b).abs() % std::f64::consts::TAU;
+    d.min(std::f64::consts::TAU - d)
+}
+
+/// The part of the map a range scan covers: a box, a circle, or both.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Area {
+    pub bbox: Option<BBox>,
+    pub circle: Option<(Origin, f64)>,
+}
+
+#[derive(PartialEq, Eq)]
+enum Side {
+    Out,
+    Partial,
+    In,
+}
+
+impl Area {
+    fn classify(&self, n: &Node) -> Side {
+        let mut side = Side::In;
+        if let Some(b) = &self.bbox {
+            if n.max_lat < b.south
+                || n.min_lat > b.north
+                || n.max_lng < b.west
+                || n.min_lng > b.east
+            {
+                return Side::Out;
+            }
+            if !(n.min_lat >= b.south
+                && n.max_lat <= b.north
+                && n.min_lng >= b.west
+                && n.max_lng <= b.east)
+            {
+                side = Side::Partial;
+            }
+        }
+        if let Some((o, r)) = &self.circle {
+            if o.lower_bound(n) > *r {
+                return Side::Out;
+            }
+            if side == Side::In && o.upper_bound(n) > *r {
+                side = Side::Partial;
+            }
+        }
+        side
+    }
+
+    /// Whether a point lies in the area (box edges and the circle's rim included).
+    #[inline]
+    pub fn contains(&self, lat: f64, lng: f64) -> bool {
+        if let Some(b) = &self.bbox {
+            if !(lat >= b.south && lat <= b.north && lng >= b.west && lng <= b.east) {
+                return false;
+            }
+        }
+        match &self.circle {
+            Some((o, r)) => o.distance(lat, lng) <= *r,
+            None => true,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bbox.is_none() && self.circle.is_none()
+    }
+}
+
+impl GeoTree {
+    /// Builds a tree over `(lat, lng, row)` points.
+    pub fn build(mut pts: Vec<(f64, f64, u32)>) -> GeoTree {
+        let mut nodes = Vec::with_capacity(pts.len() / LEAF * 2 + 1);
+        if !pts.is_empty() {
+            nodes.push(bounds(&pts, 0));
+            let mut stack = vec![0usize];
+            while let Some(i) = stack.pop() {
+                let (s, e) = (nodes[i].start as usize, nodes[i].end as usize);
+                if e - s <= LEAF {
+                    continue;
+                }
+                let n = nodes[i];
+                let cos = ((n.min_lat + n.max_lat) / 2.0).to_radians().cos();
+                let by_lat = n.max_lat - n.min_lat >= (n.max_lng - n.min_lng) * cos;
+                let mid = (s + e) / 2;
+                let slice = &mut pts[s..e];
+                if by_lat {
+                    slice.select_nth_unstable_by(mid - s, |a, b| a.0.total_cmp(&b.0));
+                } else {
+                    slice.select_nth_unstable_by(mid - s, |a, b| a.1.total_cmp(&b.1));
+                }
+                let left = nodes.len();
+                nodes[i].left = left as u32;
+                nodes.push(bounds(&pts[s..mid], s));
+                nodes.push(bounds(&pts[mid..e], mid));
+                stack.push(left);
+                stack.push(left + 1);
+            }
+        }
+        GeoTree {
+            lat: pts.iter().map(|p| p.0).collect(),
+            lng: pts.iter().map(|p| p.1).collect(),
+            row: pts.iter().map(|p| p.2).collect(),
+            nodes,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.row.len()
+    }
+
+    /// `(row, position)` of every point, for the rows' location column.
+    pub fn positions(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        self.row.iter().enumerate().map(|(i, &r)| (r, i as u32))
+    }
+
+    /// The coordinates at `pos`.
+    #[inline]
+    pub fn point(&self, pos: u32) -> Option<(f64, f64)> {
+        let i = pos as usize;
+        Some((*self.lat.get(i)?, *self.lng.get(i)?))
+    }
+
+    pub fn memory_bytes(&self) -> usize {
+        self.lat.capacity() * 8
+            + self.lng.capacity() * 8
+            + self.row.capacity() * 4
+            + self.nodes.capacity() * std::mem::size_of::<Node>()
+    }
+
+    /// Calls `f(row)` for every point in `area`, stopping early when `f` returns `false`.
+    pub fn for_each_in(&self, area: &Area, f: &mut impl FnMut(u32) -> bool) -> bool {
+        if self.nodes.is_empty() {
+            return true;
+        }
+        let mut stack = vec![0usize];
+        while let Some(i) = stack.pop() {
+            let n = &self.nodes[i];
+            let (s, e) = (n.start as usize, n.end as usize);
+            match area.classify(n) {
+                Side::Out => {}
+                Side::In => {
+                    for &r in &self.row[s..e] {
+                        if !f(r) {
+                            return false;
+                        }
+                    }
+                }
+                Side::Partial if n.left == 0 => {
+                    for j in s..e {
+                        if area.contains(self.lat[j], self.lng[j]) && !f(self.row[j]) {
+                            return false;
+                        }
+                    }
+                }
+                Side::Partial => {
+                    stack.push(n.left as usize + 1);
+                    stack.push(n.left as usize);
+                }
+            }
+        }
+        true
+    }
+
+    /// Counts the points in `area` exactly, or (with `coarse`) an upper bound that stops
+    /// descending at nodes of at most `coarse` points.
+    pub fn count_in(&self, area: &Area, coarse: usize) -> usize {
+        if self.nodes.is_empty() {
+            return 0;
+        }
+        let mut count = 0;
+        let mut stack = vec![0usize];
+        while let Some(i) = stack.pop() {
+            let n = &self.nodes[i];
+            let (s, e) = (n.start as usize, n.end as usize);
+            match area.classify(n) {
+                Side::Out => {}
+                Side::In => count += e - s,
+                Side::Partial if e - s <= coarse => count += e - s,
+                Side::Partial if n.left == 0 => {
+                    count += (s..e)
+                        .filter(|&j| area.contains(self.lat[j], self.lng[j]))
+                        .count();
+                }
+                Side::Partial => {
+                    stack.push(n.left as usize + 1);
+                    stack.push(n.left as usize);
+                }
+            }
+        }
+        count
+    }
+}
+
+fn bounds(pts: &[(f64, f64, u32)], start: usize) -> Node {
+    let mut n = Node {
+        min_lat: f64::INFINITY,
+        max_lat: f64::NEG_INFINITY,
+        min_lng: f64::INFINITY,
+        max_lng: f64::NEG_INFINITY,
+        start: start as u32,
+        end: (start + pts.len()) as u32,
+        left: 0,
+    };
+    for p in pts {
+        n.min_lat = n.min_lat.min(p.0);
+        n.max_lat = n.max_lat.max(p.0);
+        n.min_lng = n.min_lng.min(p.1);
+        n.max_lng = n.max_lng.max(p.1);
+    }
+    n
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Item {
+    d: f64,
+    /// 0 for a node (expanded before points at the same distance), 1 for a point.
+    point: u8,
+    tree: u8,
+    /// Node index or point position.
+    idx: u32,
+    /// The row, for points; tie-breaker.
+    row: u32,
+}
+
+impl PartialEq for Item {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+impl Eq for Item {}
+impl PartialOrd for Item {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Item {
+    // Reversed: BinaryHeap is a max-heap and we want the nearest first.
+    fn cmp(&self, o: &Self) -> Ordering {
+        o.d.total_cmp(&self.d)
+            .then(o.point.cmp(&self.point))
+            .then(o.row.cmp(&self.row))
+            .then(o.tree.cmp(&self.tree))
+            .then(o.idx.cmp(&self.idx))
+    }
+}
+
+/// Nearest-first iteration over several trees at once, yielding `(row, distance)` in exact
+/// `(distance, row)` order, restricted to `area` (whose circle, if any, must be centred on
+/// `origin`) and to distances of at least `min_d`.
+pub(crate) struct Nearest<'a> {
+    trees: Vec<&'a GeoTree>,
+    origin: Origin,
+    area: Area,
+    max_d: f64,
+    min_d: f64,
+    heap: BinaryHeap<Item>,
+}
+
+impl<'a> Nearest<'a> {
+    pub fn new(trees: Vec<&'a GeoTree>, origin: Origin, area: Area, min_d: f64) -> Nearest<'a> {
+        let max_d = area.circle.map_or(f64::INFINITY, |(_, r)| r);
+        let mut it = Nearest {
+            trees,
+            origin,
+            area: Area {
+                bbox: area.bbox,
+                circle: None,
+            },
+            max_d,
+            min_d,
+            heap: BinaryHeap::with_capacity(256),
+        };
+        for t in 0..it.trees.len() {
+            it.push_node(t, 0);
+        }
+        it
+    }
+
+    fn push_node(&mut self, t: usize, i: usize) {
+        let Some(n) = self.trees[t].nodes.get(i) else {
+            return;
+        };
+        if self.area.classify(n) == Side::Out {
+            return;
+        }
+        let d = self.origin.lower_bound(n);
+        if d > self.max_d || (self.min_d > 0.0 && self.origin.upper_bound(n) < self.min_d) {
+            return;
+        }
+        self.heap.push(Item {
+            d,
+            point: 0,
+            tree: t as u8,
+            idx: i as u32,
+            row: 0,
+        });
+    }
+}
+
+impl Iterator for Nearest<'_> {
+    type Item = (u32, f64);
+
+    fn next(&mut self) -> Option<(u32, f64)> {
+        while let Some(it) = self.heap.pop() {
+            if it.d > self.max_d {
+                self.heap.clear();
+                return None;
+            }
+            if it.point == 1 {
+                return Some((it.row, it.d));
+            }
+            let tree = self.trees[usize::from(it.tree)];
+            let n = tree.nodes[it.idx as usize];
+            if n.left == 0 {
+                for j in n.start as usize..n.end as usize {
+                    let (lat, lng) = (tree.lat[j], tree.lng[j]);
+                    if !self.area.contains(lat, lng) {
+                        continue;
+                    }
+                    let d = self.origin.distance(lat, lng);
+                    if d <= self.max_d && d >= self.min_d {
+                        self.heap.push(Item {
+                            d,
+                            point: 1,
+                            tree: it.tree,
+                            idx: j as u32,
+                            row: tree.row[j],
+                        });
+                    }
+                }
+            } else {
+                self.push_node(usize::from(it.tree), n.left as usize);
+                self.push_node(usize::from(it.tree), n.left as usize + 1);
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lcg(seed: &mut u64) -> f64 {
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (*seed >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn points(n: usize) -> Vec<(f64, f64, u32)> {
+        let mut s = 7;
+        (0..n)
+            .map(|i| {
+                (
+                    37.8 + lcg(&mut s) * 0.5,
+                    138.2 + lcg(&mut s) * 0.4,
+                    i as u32,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn nearest_matches_brute_force_order() {
+        let pts = points(3000);
+        let tree = GeoTree::build(pts.clone());
+        let o = Origin::new(LatLng::new(38.0, 138.4).unwrap());
+        let mut want: Vec<(f64, u32)> = pts.iter().map(|p| (o.distance(p.0, p.1), p.2)).collect();
+        want.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let got: Vec<(f64, u32)> = Nearest::new(vec![&tree], o, Area::default(), 0.0)
+            .map(|(r, d)| (d, r))
+            .collect();
+        assert_eq!(got, want);
+        // With a radius and a minimum distance.
+        let area = Area {
+            bbox: None,
+            circle: Some((o, 5_000.0)),
+        };
+        let got: Vec<(f64, u32)> = Nearest::new(vec![&tree], o, area, 2_000.0)
+            .map(|(r, d)| (d, r))
+            .collect();
+        let want2: Vec<(f64, u32)> = want
+            .iter()
+            .copied()
+            .filter(|x| x.0 >= 2_000.0 && x.0 <= 5_000.0)
+            .collect();
+        assert!(!want2.is_empty());
+        assert_eq!(got, want2);
+    }
+
+    #[test]
+    fn range_scans_and_counts_match_brute_force() {
+        let pts = points(5000);
+        let tree = GeoTree::build(pts.clone());
+        let o = Origin::new(LatLng::new(38.05, 138.35).unwrap());
+        let areas = [
+            Area {
+                bbox: Some(BBox {
+                    south: 37.9,
+                    west: 138.25,
+                    north: 38.0,
+                    east: 138.4,
+                }),
+                circle: None,
+            },
+            Area {
+                bbox: None,
+                circle: Some((o, 8_000.0)),
+            },
+            Area {
+                bbox: Some(BBox {
+                    south: 38.0,
+                    west: 138.3,
+                    north: 38.2,
+                    east: 138.5,
+                }),
+                circle: Some((o, 8_000.0)),
+            },
+        ];
+        for a in areas {
+            let mut want: Vec<u32> = pts
+                .iter()
+                .filter(|p| a.contains(p.0, p.1))
+                .map(|p| p.2)
+                .collect();
+            let mut got = vec![];
+            tree.for_each_in(&a, &mut |r| {
+                got.push(r);
+                true
+            });
+            got.sort();
+            want.sort();
+            assert!(!want.is_empty());
+            assert_eq!(got, want);
+            assert_eq!(tree.count_in(&a, 0), want.len());
+            assert!(tree.count_in(&a, 256) >= want.len());
+        }
+    }
+
+    #[test]
+    fn bounds_are_conservative_far_away() {
+        let pts = points(500);
+        let tree = GeoTree::build(pts.clone());
+        for (lat, lng) in [(-38.0, -41.6), (89.9, 0.0), (0.0, 138.3), (38.0, -179.9)] {
+            let o = Origin::new(LatLng::new(lat, lng).unwrap());
+            for n in &tree.nodes {
+                let (lb, ub) = (o.lower_bound(n), o.upper_bound(n));
+                for j in n.start as usize..n.end as usize {
+                    let d = o.distance(tree.lat[j], tree.lng[j]);
+                    assert!(lb <= d && d <= ub, "{lb} <= {d} <= {ub}");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Integration tests of the import and export formats.
