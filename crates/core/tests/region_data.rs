@@ -111,29 +111,3 @@ fn every_town_point_gives_its_district() {
         wrong.join("\n")
     );
 }
-
-/// Rough timing, printed only: `cargo test -p sadomap-core --release --test region_data -- --ignored --nocapture`.
-#[test]
-#[ignore = "timing, run by hand with --release"]
-fn time_assign() {
-    let sado = Region::sado();
-    let addresses: Vec<String> = records("sado-towns.csv")
-        .iter()
-        .map(|t| format!("〒952-0011 新潟県佐渡市{}198番地 ホテル佐渡", t["town"]))
-        .collect();
-    let start = std::time::Instant::now();
-    let mut n = 0usize;
-    for _ in 0..20 {
-        for a in &addresses {
-            n += usize::from(sado.assign(Some(a), None).town.is_some());
-        }
-    }
-    let per = start.elapsed() / (20 * addresses.len() as u32);
-    let p = LatLng::new(38.0, 138.4).expect("point");
-    let start = std::time::Instant::now();
-    for _ in 0..10_000 {
-        n += usize::from(sado.assign(None, Some(p)).town.is_some());
-    }
-    let nearest = start.elapsed() / 10_000;
-    println!("assign with address: {per:?} per call; location only: {nearest:?} per call ({n})");
-}

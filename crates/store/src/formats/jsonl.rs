@@ -44,16 +44,14 @@ enum Line {
 }
 
 impl<R: BufRead> JsonLinesReader<R> {
-    /// Reads the next line into `buf`, never holding more than the limit.
+    /// Reads the next line into `buf`, never holding more than the limit: an oversized line
+    /// ends reading at once (the stream stops there).
     fn read_line(&mut self) -> std::io::Result<Line> {
         self.buf.clear();
-        let mut too_long = false;
         loop {
             let chunk = self.r.fill_buf()?;
             if chunk.is_empty() {
-                return Ok(if too_long {
-                    Line::TooLong
-                } else if self.buf.is_empty() {
+                return Ok(if self.buf.is_empty() {
                     Line::Eof
                 } else {
                     Line::Full
@@ -63,17 +61,13 @@ impl<R: BufRead> JsonLinesReader<R> {
                 Some(i) => (i + 1, true),
                 None => (chunk.len(), false),
             };
-            if !too_long {
-                if self.buf.len() + take > MAX_RECORD_BYTES {
-                    too_long = true;
-                    self.buf.clear();
-                } else {
-                    self.buf.extend_from_slice(&chunk[..take]);
-                }
+            if self.buf.len() + take > MAX_RECORD_BYTES {
+                return Ok(Line::TooLong);
             }
+            self.buf.extend_from_slice(&chunk[..take]);
             self.r.consume(take);
             if end {
-                return Ok(if too_long { Line::TooLong } else { Line::Full });
+                return Ok(Line::Full);
             }
         }
     }

@@ -687,7 +687,7 @@ mod tests {
         let q = Query {
             near: Some((at, Some(3000.0))),
             sort: Sort::Distance,
-            cuisines: vec![Cuisine::Sushi, Cuisine::Ramen],
+            kinds: vec![Kind::Restaurant, Kind::Parking],
             limit: 1000,
             ..Query::default()
         };

@@ -1,0 +1,336 @@
+//! Index benchmarks on synthetic places (1,000,000 by default; `SADOMAP_BENCH_N` overrides).
+//!
+//! Prints build time, memory (`Index::memory` and process RSS), and p50/p99 of 10,000 individual
+//! queries per query type, then runs the same query types under criterion.
+//!
+//! `cargo bench -p sadomap-store --bench index -- --warm-up-time 1 --measurement-time 3`
+#![allow(missing_docs)]
+
+use std::time::{Duration, Instant};
+
+use chrono::DateTime;
+use criterion::{criterion_group, criterion_main, Criterion};
+use sadomap_core::{
+    BBox, Cuisine, Feature, Kind, LatLng, Locality, OpeningHours, Period, Place, PlaceId,
+    PlaceRecord, PriceLevel, Rating, Region, WeekTime, Weekday,
+};
+use sadomap_store::{Index, Query, Sort};
+
+/// splitmix64.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn chance(&mut self, p: f64) -> bool {
+        self.unit() < p
+    }
+}
+
+const WORDS: &[&str] = &[
+    "すし",
+    "スシ",
+    "鮨",
+    "らーめん",
+    "ラーメン",
+    "食堂",
+    "海",
+    "佐渡",
+    "金山",
+    "カフェ",
+    "茶屋",
+    "亭",
+    "そば",
+    "ソバ",
+    "Sado",
+    "Cafe",
+    "いか",
+    "港",
+    "一番",
+    "ぶり",
+    "浜",
+    "やま",
+    "キッチン",
+    "田中",
+    "鈴木",
+    "本店",
+    "駅前",
+    "ホテル",
+    "みなと",
+    "さくら",
+    "酒場",
+    "の",
+];
+
+fn schedules() -> Vec<OpeningHours> {
+    let wt = |d: u8, m: u16| WeekTime {
+        day: Weekday::ALL[usize::from(d % 7)],
+        minute: m,
+    };
+    let daily = |open: u16, close: u16| OpeningHours {
+        periods: (0..7)
+            .map(|d| Period {
+                open: wt(d, open),
+                close: Some(if close > open {
+                    wt(d, close)
+                } else {
+                    wt(d + 1, close)
+                }),
+            })
+            .collect(),
+        ..OpeningHours::default()
+    };
+    vec![
+        daily(660, 840),
+        daily(540, 1020),
+        daily(1080, 120),
+        daily(1020, 1380),
+        OpeningHours::always_open(),
+    ]
+}
+
+fn synth(n: usize, seed: u64) -> Vec<PlaceRecord> {
+    let region = Region::sado();
+    let mut rng = Rng(seed);
+    let hours = schedules();
+    let t0 = DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default();
+    (0..n)
+        .map(|i| {
+            let kind = match rng.below(20) {
+                0..=10 => Kind::Restaurant,
+                11..=15 => Kind::Parking,
+                _ => Kind::Toilet,
+            };
+            let name: String = (0..1 + rng.below(3))
+                .map(|_| WORDS[rng.below(WORDS.len())])
+                .collect();
+            let mut p = Place::new(kind, name, format!("bench:{i}"));
+            let town = &region.towns[rng.below(region.towns.len())];
+            p.locality =
+                Locality::District(region.districts[usize::from(town.district)].name.clone());
+            p.town = Some(town.name.clone());
+            p.address = Some(format!("新潟県佐渡市{}{}", town.name, 1 + rng.below(3000)));
+            p.location = LatLng::new(
+                town.location.lat() + (rng.unit() - 0.5) * 0.02,
+                town.location.lng() + (rng.unit() - 0.5) * 0.02,
+            )
+            .ok();
+            if kind == Kind::Restaurant {
+                p.cuisine = Some(Cuisine::ALL[rng.below(Cuisine::ALL.len())]);
+            }
+            if rng.chance(0.7) {
+                p.price = Some(PriceLevel::ALL[rng.below(4)]);
+            }
+            if rng.chance(0.7) {
+                p.rating = Some(Rating {
+                    stars: 1.0 + rng.below(41) as f32 / 10.0,
+                    count: rng.below(500) as u32,
+                });
+            }
+            if rng.chance(0.8) {
+                p.hours = Some(hours[rng.below(hours.len())].clone());
+            }
+            for f in Feature::ALL.iter().take(12) {
+                if rng.chance(0.3) {
+                    p.features.set(*f, true);
+                }
+            }
+            PlaceRecord {
+                id: PlaceId(i as i64 + 1),
+                place: p,
+                created_at: t0,
+                updated_at: t0,
+                details_checked_at: None,
+                id_checked_at: None,
+            }
+        })
+        .collect()
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn point_near_town(g: &mut Rng) -> LatLng {
+    let towns = &Region::sado().towns;
+    let t = &towns[g.below(towns.len())];
+    LatLng::new(
+        t.location.lat() + (g.unit() - 0.5) * 0.01,
+        t.location.lng() + (g.unit() - 0.5) * 0.01,
+    )
+    .unwrap_or(t.location)
+}
+
+/// The query types measured, each a generator of random queries.
+fn query_types() -> Vec<(&'static str, Box<dyn Fn(&mut Rng) -> Query>)> {
+    vec![
+        (
+            "knn20_kind_cuisine",
+            Box::new(|g: &mut Rng| Query {
+                kinds: vec![Kind::Restaurant],
+                cuisines: vec![Cuisine::ALL[g.below(Cuisine::ALL.len())]],
+                near: Some((point_near_town(g), None)),
+                sort: Sort::Distance,
+                limit: 20,
+                ..Query::default()
+            }),
+        ),
+        (
+            "radius1km_limit20",
+            Box::new(|g: &mut Rng| Query {
+                near: Some((point_near_town(g), Some(1000.0))),
+                sort: Sort::Distance,
+                limit: 20,
+                ..Query::default()
+            }),
+        ),
+        (
+            "radius1km_count_all",
+            Box::new(|g: &mut Rng| Query {
+                near: Some((point_near_town(g), Some(1000.0))),
+                sort: Sort::Distance,
+                limit: 20,
+                with_total: true,
+                ..Query::default()
+            }),
+        ),
+        (
+            "bbox_1km_limit50",
+            Box::new(|g: &mut Rng| {
+                let c = point_near_town(g);
+                let a = LatLng::new(c.lat() - 0.0045, c.lng() - 0.0057).unwrap_or(c);
+                let b = LatLng::new(c.lat() + 0.0045, c.lng() + 0.0057).unwrap_or(c);
+                Query {
+                    bbox: Some(BBox::from_corners(a, b)),
+                    limit: 50,
+                    ..Query::default()
+                }
+            }),
+        ),
+        (
+            "text_limit20",
+            Box::new(|g: &mut Rng| {
+                let q = match g.below(4) {
+                    0 => format!(
+                        "{}{}",
+                        WORDS[g.below(WORDS.len())],
+                        WORDS[g.below(WORDS.len())]
+                    ),
+                    1 => Region::sado().towns[g.below(299)].name.clone(),
+                    _ => WORDS[g.below(WORDS.len())].to_owned(),
+                };
+                Query {
+                    q: Some(q),
+                    limit: 20,
+                    ..Query::default()
+                }
+            }),
+        ),
+    ]
+}
+
+fn percentiles(ix: &Index, name: &str, gen: &dyn Fn(&mut Rng) -> Query) {
+    let mut g = Rng(0x5eed);
+    let queries: Vec<Query> = (0..10_000).map(|_| gen(&mut g)).collect();
+    let mut hits = 0usize;
+    for q in queries.iter().take(500) {
+        hits += ix.query(q).map_or(0, |r| r.hits.len());
+    }
+    let mut t: Vec<Duration> = queries
+        .iter()
+        .map(|q| {
+            let s = Instant::now();
+            let r = ix.query(q);
+            let e = s.elapsed();
+            hits += r.map_or(0, |r| r.hits.len() + r.total.unwrap_or(0));
+            e
+        })
+        .collect();
+    t.sort();
+    let at = |p: f64| t[((t.len() as f64 * p) as usize).min(t.len() - 1)];
+    println!(
+        "{name:<22} p50 {:>9.1?}  p99 {:>9.1?}  max {:>9.1?}  (10,000 queries; {hits} hits+totals)",
+        at(0.50),
+        at(0.99),
+        at(1.0)
+    );
+}
+
+fn bench(c: &mut Criterion) {
+    let n: usize = std::env::var("SADOMAP_BENCH_N")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let rss0 = rss_kib();
+    let recs = synth(n, 1);
+    let rss1 = rss_kib();
+    let t = Instant::now();
+    let ix = Index::build(recs, Region::sado(), 1);
+    let build = t.elapsed();
+    let rss2 = rss_kib();
+    let m = ix.memory();
+    let per = |b: usize| b as f64 / n as f64;
+    println!(
+        "places: {n}; build {build:.2?} ({} rayon threads)",
+        rayon_threads()
+    );
+    println!(
+        "memory_bytes {} = {:.1} B/place (columns {:.1}, spatial {:.1}, text {:.1}, orders {:.1}; search-key text {:.1} B/place besides)",
+        ix.memory_bytes(),
+        per(ix.memory_bytes()),
+        per(m.columns),
+        per(m.spatial),
+        per(m.text),
+        per(m.orders),
+        per(m.search_keys)
+    );
+    println!(
+        "RSS: before {} MiB, records {} MiB, records+index {} MiB (index build added {:.1} B/place)",
+        rss0 / 1024,
+        rss1 / 1024,
+        rss2 / 1024,
+        (rss2.saturating_sub(rss1) * 1024) as f64 / n as f64
+    );
+    let types = query_types();
+    for (name, gen) in &types {
+        percentiles(&ix, name, gen.as_ref());
+    }
+    let mut group = c.benchmark_group("index");
+    for (name, gen) in &types {
+        let mut g = Rng(0xbe9c);
+        let queries: Vec<Query> = (0..4096).map(|_| gen(&mut g)).collect();
+        let mut i = 0;
+        group.bench_function(*name, |b| {
+            b.iter(|| {
+                i = (i + 1) % queries.len();
+                ix.query(&queries[i]).map(|r| r.hits.len())
+            })
+        });
+    }
+    group.finish();
+}
+
+fn rayon_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
