@@ -43,7 +43,7 @@ pub enum Command {
     /// Generate deterministic synthetic demo places (marked `source = demo`).
     Demo(DemoArgs),
     /// Query places with the same filters as the API.
-    Places(PlacesArgs),
+    Places(Box<PlacesArgs>),
     /// Counts per kind and district.
     Stats,
     /// Assign addresses to districts: `district<TAB>town<TAB>step` per line.

@@ -34,14 +34,14 @@ pub enum ImportError {
     #[error(transparent)]
     Format(#[from] FormatError),
     /// A record was read but cannot be stored.
-    #[error("{file}, record {record}: {source}")]
+    #[error("{file}, record {record}: {reason}")]
     Invalid {
         /// The file.
         file: String,
         /// 1-based record number within the file.
         record: usize,
-        /// What is wrong with it.
-        source: Invalid,
+        /// What is wrong with it (in the message, so not also a `source`).
+        reason: Invalid,
     },
     /// The store failed; the transaction was rolled back.
     #[error(transparent)]
@@ -53,7 +53,7 @@ impl ImportError {
     pub fn code(&self) -> &'static str {
         match self {
             ImportError::Format(_) => "bad_file",
-            ImportError::Invalid { source, .. } => source.code(),
+            ImportError::Invalid { reason, .. } => reason.code(),
             ImportError::Store(e) => e.code(),
         }
     }
@@ -141,10 +141,10 @@ pub fn import_files(
     progress(Stage::Prepare);
     let mut district_steps = StepCounts::default();
     for (file, places) in &mut batches {
-        let steps = prepare_all(places, region).map_err(|(record, source)| ImportError::Invalid {
+        let steps = prepare_all(places, region).map_err(|(record, reason)| ImportError::Invalid {
             file: file.clone(),
             record,
-            source,
+            reason,
         })?;
         for s in steps {
             district_steps.add(s);
@@ -178,10 +178,10 @@ pub fn import_places(
 ) -> Result<ImportReport, ImportError> {
     let t = Instant::now();
     let mut district_steps = StepCounts::default();
-    for s in prepare_all(&mut places, region).map_err(|(record, source)| ImportError::Invalid {
+    for s in prepare_all(&mut places, region).map_err(|(record, reason)| ImportError::Invalid {
         file: "(generated)".into(),
         record,
-        source,
+        reason,
     })? {
         district_steps.add(s);
     }

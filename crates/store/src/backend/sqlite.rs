@@ -132,7 +132,9 @@ impl SqliteStore {
             .map_err(StoreError::sqlite(format!(
                 "starting a transaction for {what}"
             )))?;
+        let t0 = std::time::Instant::now();
         let (out, changed) = f(&tx)?;
+        let t1 = t0.elapsed();
         if changed {
             tx.execute(
                 "UPDATE meta SET data_version = data_version + 1 WHERE id = 1",
@@ -142,6 +144,7 @@ impl SqliteStore {
         }
         tx.commit()
             .map_err(StoreError::sqlite(format!("committing {what}")))?;
+        eprintln!("TIMING {what}: body {t1:?} total {:?}", t0.elapsed());
         Ok(out)
     }
 }

@@ -1,0 +1,15 @@
+//! Arbitrary bytes into the GeoJSON reader.
+#![no_main]
+
+use std::ops::ControlFlow;
+
+use libfuzzer_sys::fuzz_target;
+use sadomap_core::Kind;
+
+fuzz_target!(|data: &[u8]| {
+    let now = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default();
+    let _ = sadomap_store::read_geojson(data, "fuzz.geojson", Some(Kind::Toilet), now, &mut |item| {
+        let _ = item.map(|p| p.location);
+        ControlFlow::Continue(())
+    });
+});
