@@ -196,8 +196,10 @@ pub fn demo_place(region: &Region, seed: u64, n: u64) -> Place {
     let kind = rng.weighted(&KINDS);
     let town = rng.pick(&region.towns);
     // Up to ~400 m in each direction: near the town point, still inside the region.
-    let lat = town.location.lat() + (rng.unit() - 0.5) * 0.0072;
-    let lng = town.location.lng() + (rng.unit() - 0.5) * 0.0092;
+    // Rounded to 6 decimals (about 10 cm), as real sources write them.
+    let round6 = |v: f64| (v * 1e6).round() / 1e6;
+    let lat = round6(town.location.lat() + (rng.unit() - 0.5) * 0.0072);
+    let lng = round6(town.location.lng() + (rng.unit() - 0.5) * 0.0092);
     let number = 1 + rng.below(2000);
     let name = match kind {
         Kind::Restaurant => {

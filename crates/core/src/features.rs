@@ -98,6 +98,7 @@ features! {
     /// 観光地 (観光地駐車場 / 観光地トイレ)
     TouristSpot = "tourist_spot", "観光地";
     /// 24時間利用可
+    #[serde(rename = "open_24h")]
     Open24h = "open_24h", "24時間利用可";
 }
 
@@ -244,6 +245,12 @@ mod tests {
     fn fits_in_64_bits_and_round_trips() {
         assert!(Feature::ALL.len() <= 64);
         for f in Feature::ALL {
+            let json = serde_json::to_string(f).unwrap();
+            assert_eq!(
+                json,
+                format!("\"{}\"", f.as_str()),
+                "serde name is the machine name"
+            );
             assert_eq!(Feature::parse(f.as_str()), Some(*f));
             assert_eq!(Feature::parse(f.label_ja()), Some(*f));
         }

@@ -116,13 +116,124 @@ impl WeekTime {
 }
 
 /// One opening period. `close: None` only in the around-the-clock form (see module docs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+///
+/// Serialised compactly as text: `"mon 11:00-14:00"` (closes the same day), `"fri 18:00-sat 02:00"`
+/// (closes another day), `"sun 00:00-"` (never closes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Period {
     /// When it opens.
     pub open: WeekTime,
     /// When it closes; before `open` in the week when the period wraps past Saturday midnight.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub close: Option<WeekTime>,
+}
+
+const DAY_CODES: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+
+impl Weekday {
+    /// Three-letter code, `sun` … `sat`.
+    pub fn code(self) -> &'static str {
+        DAY_CODES[self.0 as usize]
+    }
+
+    /// Parses a three-letter code.
+    pub fn from_code(s: &str) -> Option<Weekday> {
+        DAY_CODES
+            .iter()
+            .position(|d| *d == s)
+            .map(|i| Weekday(i as u8))
+    }
+}
+
+fn hhmm(minute: u16) -> String {
+    format!("{:02}:{:02}", minute / 60, minute % 60)
+}
+
+fn parse_hhmm(s: &str) -> Option<u16> {
+    let (h, m) = s.split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
+    let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
+    (m < 60 && h * 60 + m <= 1440).then_some(h * 60 + m)
+}
+
+impl std::fmt::Display for Period {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}-", self.open.day.code(), hhmm(self.open.minute))?;
+        match self.close {
+            None => Ok(()),
+            Some(c) if c.day == self.open.day && c.minute > self.open.minute => {
+                f.write_str(&hhmm(c.minute))
+            }
+            Some(c) => write!(f, "{} {}", c.day.code(), hhmm(c.minute)),
+        }
+    }
+}
+
+impl std::str::FromStr for Period {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Period, String> {
+        let bad =
+            || format!("{s:?} is not a period like \"mon 11:00-14:00\" or \"fri 18:00-sat 02:00\"");
+        let (open, close) = s.split_once('-').ok_or_else(bad)?;
+        let (day, time) = open.split_once(' ').ok_or_else(bad)?;
+        let open = WeekTime {
+            day: Weekday::from_code(day).ok_or_else(bad)?,
+            minute: parse_hhmm(time).filter(|m| *m < 1440).ok_or_else(bad)?,
+        };
+        let close = match close.split_once(' ') {
+            _ if close.is_empty() => None,
+            None => Some(WeekTime {
+                day: open.day,
+                minute: parse_hhmm(close).ok_or_else(bad)?,
+            }),
+            Some((day, time)) => Some(WeekTime {
+                day: Weekday::from_code(day).ok_or_else(bad)?,
+                minute: parse_hhmm(time).ok_or_else(bad)?,
+            }),
+        };
+        Ok(Period { open, close })
+    }
+}
+
+impl Serialize for Period {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Period {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// `closed_days` as a list of day codes.
+mod closed_days_serde {
+    use super::{Weekday, DAY_CODES};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bits: &u8, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            DAY_CODES
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| bits & (1 << i) != 0)
+                .map(|(_, d)| d),
+        )
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+        let days = Vec::<std::borrow::Cow<'de, str>>::deserialize(d)?;
+        days.iter().try_fold(0u8, |acc, day| {
+            Weekday::from_code(day)
+                .map(|w| acc | (1 << w.number()))
+                .ok_or_else(|| {
+                    serde::de::Error::custom(format!("{day:?} is not a day code (sun … sat)"))
+                })
+        })
+    }
 }
 
 impl Period {
@@ -152,7 +263,8 @@ pub struct OpeningHours {
     #[serde(default)]
     pub periods: Vec<Period>,
     /// Days explicitly given as closed (定休日), as a bitset: bit `d` = weekday `d`.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    /// Serialised as day codes (`["mon"]`).
+    #[serde(default, skip_serializing_if = "is_zero", with = "closed_days_serde")]
     pub closed_days: u8,
     /// Notes that do not fit a weekly schedule (holidays, 不定休, seasonal closures).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -240,6 +352,54 @@ mod tests {
         assert!(!h.is_open_at(wt(6, 2, 0)));
         assert!(h.is_open_at(wt(0, 1, 0)), "Saturday night runs into Sunday");
         assert!(!h.is_open_at(wt(0, 3, 0)));
+    }
+
+    #[test]
+    fn periods_serialise_compactly_and_round_trip() {
+        let h = OpeningHours {
+            periods: vec![
+                Period {
+                    open: wt(1, 11, 0),
+                    close: Some(wt(1, 14, 30)),
+                },
+                Period {
+                    open: wt(5, 18, 0),
+                    close: Some(wt(6, 2, 0)),
+                },
+                Period {
+                    open: wt(6, 18, 0),
+                    close: Some(wt(0, 0, 0)),
+                },
+                Period {
+                    open: wt(2, 9, 0),
+                    close: Some(wt(2, 0, 0)),
+                },
+            ],
+            closed_days: 0b0000_0001,
+            notes: vec![],
+        };
+        let json = serde_json::to_string(&h).unwrap();
+        assert_eq!(
+            json,
+            r#"{"periods":["mon 11:00-14:30","fri 18:00-sat 02:00","sat 18:00-sun 00:00","tue 09:00-tue 00:00"],"closed_days":["sun"]}"#
+        );
+        assert_eq!(serde_json::from_str::<OpeningHours>(&json).unwrap(), h);
+        let always = serde_json::to_string(&OpeningHours::always_open()).unwrap();
+        assert_eq!(always, r#"{"periods":["sun 00:00-"]}"#);
+        assert_eq!(
+            serde_json::from_str::<OpeningHours>(&always).unwrap(),
+            OpeningHours::always_open()
+        );
+        for bad in [
+            "mon 11:00",
+            "xyz 11:00-12:00",
+            "mon 25:00-26:00",
+            "mon 11:00-12:60",
+            "mon 1:00-2:00",
+        ] {
+            assert!(bad.parse::<Period>().is_err(), "{bad}");
+        }
+        assert!(serde_json::from_str::<OpeningHours>(r#"{"closed_days":["funday"]}"#).is_err());
     }
 
     #[test]

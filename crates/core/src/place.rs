@@ -161,6 +161,8 @@ pub enum QualityFlag {
     PlaceIdCidMismatch,
     /// Another place has a very similar name nearby.
     PossibleDuplicate,
+    /// The source gave no name; the place is named after its kind (e.g. 駐車場).
+    GenericName,
     /// Synthetic demo data.
     Demo,
 }
@@ -247,8 +249,10 @@ pub struct Place {
     pub features: Features,
     /// External identifiers.
     pub ids: ExternalIds,
-    /// Which source set each field, and when.
-    #[serde(default)]
+    /// Which source set each field, and when. Serialised grouped by (source, time):
+    /// `[{"source":"csv","fetched_at":"…","fields":["kind","names"]}]`, since one fetch usually
+    /// sets most fields and repeating its provenance per field would dominate the record's size.
+    #[serde(default, with = "provenance_serde")]
     pub provenance: BTreeMap<Field, Provenance>,
     /// Quality findings.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -337,6 +341,68 @@ impl Place {
     }
 }
 
+mod provenance_serde {
+    use std::collections::BTreeMap;
+
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::{Field, Provenance, Source};
+
+    #[derive(Serialize)]
+    struct GroupOut<'a> {
+        source: Source,
+        fetched_at: DateTime<Utc>,
+        fields: &'a [Field],
+    }
+
+    #[derive(Deserialize)]
+    struct GroupIn {
+        source: Source,
+        fetched_at: DateTime<Utc>,
+        fields: Vec<Field>,
+    }
+
+    pub fn serialize<S: Serializer>(
+        map: &BTreeMap<Field, Provenance>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        // Few distinct provenances per place: a linear scan beats a map.
+        let mut groups: Vec<(Provenance, Vec<Field>)> = Vec::with_capacity(2);
+        for (field, p) in map {
+            match groups.iter_mut().find(|(q, _)| q == p) {
+                Some((_, fields)) => fields.push(*field),
+                None => groups.push((*p, vec![*field])),
+            }
+        }
+        s.collect_seq(groups.iter().map(|(p, fields)| GroupOut {
+            source: p.source,
+            fetched_at: p.fetched_at,
+            fields,
+        }))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<Field, Provenance>, D::Error> {
+        let mut map = BTreeMap::new();
+        for g in Vec::<GroupIn>::deserialize(d)? {
+            let p = Provenance {
+                source: g.source,
+                fetched_at: g.fetched_at,
+            };
+            for f in g.fields {
+                if map.insert(f, p).is_some() {
+                    return Err(serde::de::Error::custom(format!(
+                        "field {f:?} has two provenances"
+                    )));
+                }
+            }
+        }
+        Ok(map)
+    }
+}
+
 /// A stored place: the store's id, its version and timestamps around the data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlaceRecord {
@@ -383,8 +449,21 @@ mod tests {
             Source::Csv,
             DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
         );
+        p.provenance.insert(
+            Field::Rating,
+            Provenance {
+                source: Source::GooglePlaces,
+                fetched_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+            },
+        );
         let s = serde_json::to_string(&p).unwrap();
+        assert!(s.contains(r#""provenance":[{"source":"csv","fetched_at":"2023-11-14T22:13:20Z","fields":["kind","names","location","locality","cuisine","ids"]},{"source":"google_places""#), "{s}");
         let back: Place = serde_json::from_str(&s).unwrap();
         assert_eq!(back, p);
+        let twice = s.replace(r#""fields":["rating"]"#, r#""fields":["kind"]"#);
+        assert!(
+            serde_json::from_str::<Place>(&twice).is_err(),
+            "a field with two provenances"
+        );
     }
 }

@@ -197,12 +197,18 @@ fn field_eq(a: &Place, b: &Place, f: Field) -> bool {
         Field::Names => a.names == b.names,
         Field::Address => a.address == b.address,
         Field::PostalCode => a.postal_code == b.postal_code,
-        Field::Location => a.location == b.location,
+        Field::Location => match (a.location, b.location) {
+            (Some(x), Some(y)) => close(x.lat(), y.lat()) && close(x.lng(), y.lng()),
+            (x, y) => x == y,
+        },
         Field::Locality => a.locality == b.locality,
         Field::Town => a.town == b.town,
         Field::Cuisine => a.cuisine == b.cuisine,
         Field::Price => a.price == b.price,
-        Field::Rating => a.rating == b.rating,
+        Field::Rating => match (a.rating, b.rating) {
+            (Some(x), Some(y)) => x.count == y.count && (x.stars - y.stars).abs() < 1e-6,
+            (x, y) => x == y,
+        },
         Field::Hours => a.hours == b.hours,
         Field::Status => a.status == b.status,
         Field::Phone => a.phone == b.phone,
@@ -211,6 +217,12 @@ fn field_eq(a: &Place, b: &Place, f: Field) -> bool {
         Field::Description => a.description == b.description,
         Field::Ids => a.ids == b.ids,
     }
+}
+
+/// Coordinates equal to 1e-9° (0.1 mm): serde_json's default float parsing may be one ulp off,
+/// so a stored coordinate read back must still compare equal to the value it was written from.
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-9
 }
 
 /// The field's name in the place JSON.
@@ -386,6 +398,17 @@ mod tests {
         assert_eq!(m.place.names.ja, "長三郎鮨");
         assert!(m.place.names.kana.is_some());
         assert_eq!(m.place.names.en.as_deref(), Some("Chozaburo Sushi"));
+    }
+
+    #[test]
+    fn float_noise_is_not_a_change() {
+        let mut s = stored();
+        s.location = Some(sadomap_core::LatLng::new(37.819, 138.2).unwrap());
+        let mut inc = s.clone();
+        inc.location = Some(sadomap_core::LatLng::new(37.819 + 1e-14, 138.2).unwrap());
+        assert!(!merge(&s, &inc).unwrap().changed());
+        inc.location = Some(sadomap_core::LatLng::new(37.8191, 138.2).unwrap());
+        assert!(merge(&s, &inc).unwrap().changed());
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! database whose version is newer than the last script is refused.
 //!
 //! Timestamps are Unix microseconds (UTC) in both backends; CIDs (unsigned 64-bit) are stored as
-//! the signed integer with the same bits.
+//! the signed integer with the same bits. `data` holds the place JSON without its provenance,
+//! `provenance` the provenance grouped by source and time (see `stored`).
 
 /// SQLite scripts, oldest first.
 pub(crate) const SQLITE: &[&str] = &[r#"
@@ -20,21 +21,22 @@ CREATE TABLE places (
     updated_at         INTEGER NOT NULL,
     details_checked_at INTEGER,
     id_checked_at      INTEGER,
-    data               TEXT NOT NULL
+    data               TEXT NOT NULL,
+    provenance         TEXT NOT NULL
 );
 CREATE UNIQUE INDEX places_place_id ON places (place_id) WHERE place_id IS NOT NULL;
 CREATE UNIQUE INDEX places_cid ON places (cid) WHERE cid IS NOT NULL;
 CREATE UNIQUE INDEX places_osm ON places (osm) WHERE osm IS NOT NULL;
 CREATE UNIQUE INDEX places_source_key ON places (source_key);
 CREATE TABLE history (
-    seq    INTEGER PRIMARY KEY,
     place  INTEGER NOT NULL REFERENCES places (id),
+    seq    INTEGER NOT NULL,
     at     INTEGER NOT NULL,
     source TEXT,
     change TEXT NOT NULL CHECK (change IN ('created', 'updated', 'closed')),
-    fields TEXT
-);
-CREATE INDEX history_place ON history (place, seq);
+    fields TEXT,
+    PRIMARY KEY (place, seq)
+) WITHOUT ROWID;
 CREATE TABLE meta (
     id           INTEGER PRIMARY KEY CHECK (id = 1),
     data_version INTEGER NOT NULL
@@ -56,7 +58,8 @@ CREATE TABLE places (
     updated_at         BIGINT NOT NULL,
     details_checked_at BIGINT,
     id_checked_at      BIGINT,
-    data               JSONB NOT NULL
+    data               JSONB NOT NULL,
+    provenance         JSONB NOT NULL
 );
 COMMENT ON COLUMN places.created_at IS 'Unix microseconds, UTC';
 CREATE UNIQUE INDEX places_place_id ON places (place_id) WHERE place_id IS NOT NULL;

@@ -15,6 +15,7 @@ mod merge;
 mod migrations;
 mod postgres;
 mod sqlite;
+mod stored;
 mod upsert;
 
 use chrono::{DateTime, Utc};
@@ -237,14 +238,11 @@ pub(crate) fn from_micros(id: i64, us: i64) -> Result<DateTime<Utc>, StoreError>
         .ok_or_else(|| StoreError::corrupt(id, format!("timestamp {us} µs is out of range")))
 }
 
-pub(crate) fn decode_place(id: i64, json: &str) -> Result<Place, StoreError> {
-    serde_json::from_str(json).map_err(|e| StoreError::corrupt(id, format!("place JSON: {e}")))
-}
-
 /// Builds a record from the stored columns.
 pub(crate) fn decode_record(
     id: i64,
-    json: &str,
+    data: &str,
+    provenance: &str,
     created_at: i64,
     updated_at: i64,
     details_checked_at: Option<i64>,
@@ -252,7 +250,7 @@ pub(crate) fn decode_record(
 ) -> Result<PlaceRecord, StoreError> {
     Ok(PlaceRecord {
         id: PlaceId(id),
-        place: decode_place(id, json)?,
+        place: stored::decode(id, data, provenance)?,
         created_at: from_micros(id, created_at)?,
         updated_at: from_micros(id, updated_at)?,
         details_checked_at: details_checked_at.map(|t| from_micros(id, t)).transpose()?,

@@ -18,7 +18,7 @@ use super::error::pg_is_retryable;
 use super::migrations::{self, POSTGRES};
 use super::upsert::{run_close, run_upsert, KeyRef, Row, WriteOps};
 use super::{
-    decode_history, decode_place, decode_record, to_micros, ChangeKind, CheckKind, DueCutoffs,
+    decode_history, decode_record, stored, to_micros, ChangeKind, CheckKind, DueCutoffs,
     HistoryEntry, RefreshDue, RefreshPolicy, Store, StoreError, UpsertReport,
 };
 
@@ -30,7 +30,7 @@ const MAX_ATTEMPTS: u32 = 8;
 const MIGRATION_LOCK: i64 = 0x5ad0_0a50_0001;
 
 const RECORD_COLUMNS: &str =
-    "id, data::text, created_at, updated_at, details_checked_at, id_checked_at";
+    "id, data::text, provenance::text, created_at, updated_at, details_checked_at, id_checked_at";
 
 /// The PostgreSQL place store.
 pub struct PostgresStore {
@@ -245,7 +245,7 @@ fn migrate(client: &mut Client, schema: Option<&str>) -> Result<(), StoreError> 
     Ok(())
 }
 
-type RecordRow = (i64, String, i64, i64, Option<i64>, Option<i64>);
+type RecordRow = (i64, String, String, i64, i64, Option<i64>, Option<i64>);
 
 fn record_row(r: &postgres::Row) -> Result<RecordRow, StoreError> {
     let get = |e: postgres::Error| StoreError::postgres("reading a place row")(e);
@@ -256,12 +256,13 @@ fn record_row(r: &postgres::Row) -> Result<RecordRow, StoreError> {
         r.try_get(3).map_err(get)?,
         r.try_get(4).map_err(get)?,
         r.try_get(5).map_err(get)?,
+        r.try_get(6).map_err(get)?,
     ))
 }
 
 fn to_record(row: RecordRow) -> Result<PlaceRecord, StoreError> {
-    let (id, data, c, u, d, i) = row;
-    decode_record(id, &data, c, u, d, i)
+    let (id, data, prov, c, u, d, i) = row;
+    decode_record(id, &data, &prov, c, u, d, i)
 }
 
 /// The prepared statements of one write transaction.
@@ -286,15 +287,16 @@ impl<'a, 'b> Ops<'a, 'b> {
             p("SELECT id FROM places WHERE osm = $1")?,
             p("SELECT id FROM places WHERE source_key = $1")?,
         ];
-        let load = p("SELECT data::text FROM places WHERE id = $1 FOR UPDATE")?;
+        let load = p("SELECT data::text, provenance::text FROM places WHERE id = $1 FOR UPDATE")?;
         let insert = p(
             "INSERT INTO places (place_id, cid, osm, source_key, kind, status, \
-                        created_at, updated_at, data) \
-                        VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8::text::jsonb) RETURNING id",
+                        created_at, updated_at, data, provenance) \
+                        VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8::text::jsonb, $9::text::jsonb) RETURNING id",
         )?;
         let update = p(
             "UPDATE places SET place_id = $2, cid = $3, osm = $4, source_key = $5, \
-                        kind = $6, status = $7, updated_at = $8, data = $9::text::jsonb \
+                        kind = $6, status = $7, updated_at = $8, data = $9::text::jsonb, \
+                        provenance = $10::text::jsonb \
                         WHERE id = $1",
         )?;
         let history = p("INSERT INTO history (place, at, source, change, fields) \
@@ -335,7 +337,10 @@ impl WriteOps for Ops<'_, '_> {
                 let data: String = r
                     .try_get(0)
                     .map_err(StoreError::postgres(format!("loading place {id}")))?;
-                decode_place(id, &data).map(Some)
+                let prov: String = r
+                    .try_get(1)
+                    .map_err(StoreError::postgres(format!("loading place {id}")))?;
+                stored::decode(id, &data, &prov).map(Some)
             }
             None => Ok(None),
         }
@@ -355,6 +360,7 @@ impl WriteOps for Ops<'_, '_> {
                     &row.status,
                     &at,
                     &row.data,
+                    &row.provenance,
                 ],
             )
             .map_err(StoreError::postgres(format!(
@@ -379,6 +385,7 @@ impl WriteOps for Ops<'_, '_> {
                     &row.status,
                     &at,
                     &row.data,
+                    &row.provenance,
                 ],
             )
             .map_err(StoreError::postgres(format!("updating place {id}")))?;

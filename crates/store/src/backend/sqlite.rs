@@ -7,8 +7,8 @@
 //! through the writer).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -18,16 +18,20 @@ use sadomap_core::{IdentityKey, Place, PlaceId, PlaceRecord, Source};
 use super::migrations::{self, SQLITE};
 use super::upsert::{run_close, run_upsert, KeyRef, Row, WriteOps};
 use super::{
-    decode_history, decode_place, decode_record, to_micros, ChangeKind, CheckKind, DueCutoffs,
+    decode_history, decode_record, stored, to_micros, ChangeKind, CheckKind, DueCutoffs,
     HistoryEntry, RefreshDue, RefreshPolicy, Store, StoreError, UpsertReport,
 };
 
 /// How long a writer waits for another writer's transaction before failing with `store_busy`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+/// WAL size above which a commit starts a background checkpoint (SQLite's default autocheckpoint
+/// is about 4 MiB).
+const CHECKPOINT_WAL_BYTES: u64 = 4 << 20;
 /// Idle reader connections kept per handle.
 const MAX_IDLE_READERS: usize = 4;
 
-const RECORD_COLUMNS: &str = "id, data, created_at, updated_at, details_checked_at, id_checked_at";
+const RECORD_COLUMNS: &str =
+    "id, data, provenance, created_at, updated_at, details_checked_at, id_checked_at";
 
 /// The SQLite place store.
 pub struct SqliteStore {
@@ -35,6 +39,8 @@ pub struct SqliteStore {
     /// The database file; `None` in memory.
     path: Option<PathBuf>,
     readers: Mutex<Vec<Connection>>,
+    /// A background checkpoint is running.
+    checkpointing: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -55,13 +61,17 @@ impl SqliteStore {
         let path = dir.join("places.sqlite");
         let mut writer = open_connection(&path)?;
         writer
-            .execute_batch("PRAGMA cache_size = -65536; PRAGMA journal_size_limit = 67108864;")
+            .execute_batch(
+                "PRAGMA cache_size = -1048576; PRAGMA journal_size_limit = 67108864; \
+                 PRAGMA wal_autocheckpoint = 0;",
+            )
             .map_err(StoreError::sqlite("tuning the writer connection"))?;
         migrate(&mut writer)?;
         Ok(SqliteStore {
             writer: Mutex::new(writer),
             path: Some(path),
             readers: Mutex::new(Vec::new()),
+            checkpointing: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -80,6 +90,7 @@ impl SqliteStore {
             writer: Mutex::new(writer),
             path: None,
             readers: Mutex::new(Vec::new()),
+            checkpointing: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -132,9 +143,7 @@ impl SqliteStore {
             .map_err(StoreError::sqlite(format!(
                 "starting a transaction for {what}"
             )))?;
-        let t0 = std::time::Instant::now();
         let (out, changed) = f(&tx)?;
-        let t1 = t0.elapsed();
         if changed {
             tx.execute(
                 "UPDATE meta SET data_version = data_version + 1 WHERE id = 1",
@@ -144,8 +153,41 @@ impl SqliteStore {
         }
         tx.commit()
             .map_err(StoreError::sqlite(format!("committing {what}")))?;
-        eprintln!("TIMING {what}: body {t1:?} total {:?}", t0.elapsed());
+        drop(conn);
+        self.checkpoint_if_needed();
         Ok(out)
+    }
+}
+
+impl SqliteStore {
+    /// Copies the WAL back into the database file on a background thread once it has grown, so
+    /// a large upsert returns at commit instead of after the copy (SQLite's automatic checkpoint
+    /// is off for the writer). Readers and writers are never blocked by it (a passive
+    /// checkpoint); the WAL stays crash-safe either way.
+    fn checkpoint_if_needed(&self) {
+        let Some(path) = &self.path else { return };
+        let wal = path.with_extension("sqlite-wal");
+        let big = std::fs::metadata(&wal).is_ok_and(|m| m.len() > CHECKPOINT_WAL_BYTES);
+        if !big || self.checkpointing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (path, flag) = (path.clone(), Arc::clone(&self.checkpointing));
+        let spawned = std::thread::Builder::new()
+            .name("sadomap-sqlite-checkpoint".into())
+            .spawn(move || {
+                let result = open_connection(&path).and_then(|c| {
+                    c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                        .map_err(StoreError::sqlite("checkpointing the WAL"))
+                });
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, "background WAL checkpoint failed; the next commit retries");
+                }
+                flag.store(false, Ordering::Release);
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start the WAL checkpoint thread");
+            self.checkpointing.store(false, Ordering::Release);
+        }
     }
 }
 
@@ -201,9 +243,9 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn record_from_row(
-    r: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(i64, String, i64, i64, Option<i64>, Option<i64>)> {
+type RecordRow = (i64, String, String, i64, i64, Option<i64>, Option<i64>);
+
+fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecordRow> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -211,7 +253,13 @@ fn record_from_row(
         r.get(3)?,
         r.get(4)?,
         r.get(5)?,
+        r.get(6)?,
     ))
+}
+
+fn to_record(row: RecordRow) -> Result<PlaceRecord, StoreError> {
+    let (id, data, prov, c, u, d, i) = row;
+    decode_record(id, &data, &prov, c, u, d, i)
 }
 
 fn query_record(
@@ -227,8 +275,7 @@ fn query_record(
         .query_row([param], record_from_row)
         .optional()
         .map_err(StoreError::sqlite("looking up a place"))?;
-    row.map(|(id, data, c, u, d, i)| decode_record(id, &data, c, u, d, i))
-        .transpose()
+    row.map(to_record).transpose()
 }
 
 /// The statements of one write transaction.
@@ -241,6 +288,7 @@ struct Ops<'t> {
     insert: CachedStatement<'t>,
     update: CachedStatement<'t>,
     history: CachedStatement<'t>,
+    next_seq: CachedStatement<'t>,
 }
 
 impl<'t> Ops<'t> {
@@ -254,17 +302,22 @@ impl<'t> Ops<'t> {
             probe_cid: p("SELECT id FROM places WHERE cid = ?1")?,
             probe_osm: p("SELECT id FROM places WHERE osm = ?1")?,
             probe_source: p("SELECT id FROM places WHERE source_key = ?1")?,
-            load: p("SELECT data FROM places WHERE id = ?1")?,
+            load: p("SELECT data, provenance FROM places WHERE id = ?1")?,
             insert: p(
                 "INSERT INTO places (place_id, cid, osm, source_key, kind, status, \
-                       created_at, updated_at, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
+                       created_at, updated_at, data, provenance) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)",
             )?,
             update: p(
                 "UPDATE places SET place_id = ?2, cid = ?3, osm = ?4, source_key = ?5, \
-                       kind = ?6, status = ?7, updated_at = ?8, data = ?9 WHERE id = ?1",
+                       kind = ?6, status = ?7, updated_at = ?8, data = ?9, provenance = ?10 \
+                 WHERE id = ?1",
             )?,
-            history: p("INSERT INTO history (place, at, source, change, fields) \
-                        VALUES (?1, ?2, ?3, ?4, ?5)")?,
+            history: p(
+                "INSERT INTO history (place, seq, at, source, change, fields) \
+                        VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?,
+            next_seq: p("SELECT COALESCE(MAX(seq) + 1, 0) FROM history WHERE place = ?1")?,
         })
     }
 }
@@ -283,12 +336,12 @@ impl WriteOps for Ops<'_> {
     }
 
     fn load(&mut self, id: i64) -> Result<Option<Place>, StoreError> {
-        let data: Option<String> = self
+        let row: Option<(String, String)> = self
             .load
-            .query_row([id], |r| r.get(0))
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()
             .map_err(StoreError::sqlite(format!("loading place {id}")))?;
-        data.map(|d| decode_place(id, &d)).transpose()
+        row.map(|(d, p)| stored::decode(id, &d, &p)).transpose()
     }
 
     fn insert(&mut self, row: &Row<'_>, at: i64) -> Result<i64, StoreError> {
@@ -301,7 +354,8 @@ impl WriteOps for Ops<'_> {
                 row.kind,
                 row.status,
                 at,
-                row.data
+                row.data,
+                row.provenance
             ])
             .map_err(StoreError::sqlite(format!(
                 "inserting place {:?}",
@@ -320,7 +374,8 @@ impl WriteOps for Ops<'_> {
                 row.kind,
                 row.status,
                 at,
-                row.data
+                row.data,
+                row.provenance
             ])
             .map_err(StoreError::sqlite(format!("updating place {id}")))?;
         Ok(())
@@ -334,9 +389,19 @@ impl WriteOps for Ops<'_> {
         change: ChangeKind,
         fields: Option<&str>,
     ) -> Result<(), StoreError> {
+        let seq: i64 = match change {
+            ChangeKind::Created => 0,
+            _ => self
+                .next_seq
+                .query_row([id], |r| r.get(0))
+                .map_err(StoreError::sqlite(format!(
+                    "numbering the history of place {id}"
+                )))?,
+        };
         self.history
             .execute(params![
                 id,
+                seq,
                 at,
                 source.map(Source::as_str),
                 change.as_str(),
@@ -388,9 +453,8 @@ impl Store for SqliteStore {
                 .query([])
                 .map_err(StoreError::sqlite("scanning places"))?;
             while let Some(r) = rows.next().map_err(StoreError::sqlite("scanning places"))? {
-                let (id, data, cr, up, d, i) =
-                    record_from_row(r).map_err(StoreError::sqlite("reading a place row"))?;
-                f(decode_record(id, &data, cr, up, d, i)?)?;
+                let row = record_from_row(r).map_err(StoreError::sqlite("reading a place row"))?;
+                f(to_record(row)?)?;
             }
             Ok(())
         })

@@ -188,7 +188,10 @@ mod tests {
         p.ids.google_place_id = Some(GooglePlaceId::new("ChIJcwKek-xg818RPaVtz9Hh5tw").unwrap());
         p.ids.osm = Some("n5".parse().unwrap());
         p.quality.push(QualityFlag::PossibleDuplicate);
-        p.stamp_all(Source::Csv, DateTime::from_timestamp(1_700_000_000, 0).unwrap());
+        p.stamp_all(
+            Source::Csv,
+            DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+        );
         p.provenance.insert(
             Field::Phone,
             Provenance {

@@ -80,14 +80,12 @@ pub(crate) struct Row<'a> {
     pub kind: &'static str,
     pub status: &'static str,
     pub data: String,
+    pub provenance: String,
 }
 
 impl<'a> Row<'a> {
     pub(crate) fn new(p: &'a Place) -> Result<Row<'a>, StoreError> {
-        let data = serde_json::to_string(p).map_err(|source| StoreError::Serialize {
-            what: format!("place {:?} ({})", p.names.ja, p.ids.source_key),
-            source,
-        })?;
+        let (data, provenance) = super::stored::encode(p)?;
         Ok(Row {
             place_id: p.ids.google_place_id.as_ref().map(|g| g.as_str()),
             cid: p.ids.cid.map(cid_to_i64),
@@ -96,6 +94,7 @@ impl<'a> Row<'a> {
             kind: p.kind.as_str(),
             status: p.status.as_str(),
             data,
+            provenance,
         })
     }
 }

@@ -17,8 +17,8 @@
 //!
 //! [`read_file`] stops at the first error (a bad file imports nothing); [`check_file`] goes on
 //! and lists every problem, up to [`CHECK_LIMIT`]. Problems that do not stop an import (an
-//! unknown 店舗タイプ label) are [`FormatError::is_fatal`]` == false`: `read_file` logs them,
-//! `check_file` lists them.
+//! unknown 店舗タイプ label, see [`FormatError::is_fatal`]) are logged by `read_file` and listed by
+//! `check_file`. [`write_file`] exports atomically (temporary file, then rename).
 
 use std::fmt;
 use std::fs::File;

@@ -445,6 +445,22 @@ mod tests {
     }
 
     #[test]
+    fn decoder_panics_become_errors() {
+        let rel = "../../../shared/data/osm/helsinki-center.osm.pbf";
+        let mut path = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
+        if !path.exists() {
+            path = Path::new("/work/shared/data/osm/helsinki-center.osm.pbf").to_path_buf();
+        }
+        let e = each_block(&path, "h.osm.pbf", &mut |_| panic!("simulated decoder bug"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("h.osm.pbf") && e.contains("simulated decoder bug"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn stats_use_amenity_and_type() {
         let mut s = OsmStats::default();
         s.count("pub", OsmType::Relation, false);

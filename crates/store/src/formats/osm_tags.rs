@@ -14,7 +14,24 @@
 //! | `phone`/`contact:phone`, `website`/`contact:website`, `addr:full` | phone, website, address |
 
 use chrono::{DateTime, Utc};
-use sadomap_core::{Cuisine, Feature, Kind, LatLng, OpeningHours, OsmId, OsmType, Place, Source};
+use sadomap_core::{
+    Cuisine, Feature, Kind, LatLng, OpeningHours, OsmId, OsmType, Place, QualityFlag, Source,
+};
+
+/// The label an unnamed element is shown with.
+fn generic_name(amenity: &str) -> &'static str {
+    match amenity {
+        "parking" => "駐車場",
+        "toilets" => "公衆トイレ",
+        "cafe" => "カフェ",
+        "fast_food" => "ファストフード",
+        "bar" => "バー",
+        "pub" => "パブ",
+        "food_court" => "フードコート",
+        "ice_cream" => "アイスクリーム",
+        _ => "飲食店",
+    }
+}
 
 /// The amenity values that become places, and their kind.
 pub(crate) fn amenity_kind(amenity: &str) -> Option<Kind> {
@@ -119,7 +136,7 @@ impl OsmTags {
         }
     }
 
-    /// The place for a mapped element; `None` when the amenity is not one sadomap maps.
+    /// The place for a mapped element (named after its amenity when it has no name); `None` when the amenity is not one sadomap maps.
     pub fn to_place(
         &self,
         id: OsmId,
@@ -129,12 +146,16 @@ impl OsmTags {
     ) -> Option<Place> {
         let amenity = self.amenity.as_deref()?;
         let kind = amenity_kind(amenity)?;
-        let name = self
-            .name_ja
+        let given = self.name_ja.clone().or_else(|| self.name.clone());
+        // Unnamed parking lots and toilets are common in OSM and still worth showing: they take
+        // the amenity's label and a flag saying the name is generic.
+        let name = given
             .clone()
-            .or_else(|| self.name.clone())
-            .unwrap_or_default();
+            .unwrap_or_else(|| generic_name(amenity).to_owned());
         let mut p = Place::new(kind, name, format!("{}:{id}", source.as_str()));
+        if given.is_none() {
+            p.flag(QualityFlag::GenericName);
+        }
         p.names.en = self.name_en.clone();
         p.ids.osm = Some(id);
         p.location = location;

@@ -244,7 +244,7 @@ impl ColumnFilter {
     /// Whether row `row` passes.
     #[inline]
     pub fn matches(&self, c: &Columns, records: &[PlaceRecord], row: usize) -> bool {
-        if self.kinds & (1 << c.kind[row]) == 0 {
+        if self.kinds != 0b111 && self.kinds & (1 << c.kind[row]) == 0 {
             return false;
         }
         if let Some(mask) = self.cuisines {
@@ -271,10 +271,10 @@ impl ColumnFilter {
                 return false;
             }
         }
-        if c.rating[row] < self.rating {
+        if self.rating > 0 && c.rating[row] < self.rating {
             return false;
         }
-        if c.features[row] & self.features != self.features {
+        if self.features != 0 && c.features[row] & self.features != self.features {
             return false;
         }
         if let Some(t) = self.open_at {

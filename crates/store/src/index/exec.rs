@@ -223,28 +223,43 @@ impl<'a> Plan<'a> {
         self.trees.iter().map(|t| t.len()).sum()
     }
 
-    /// An upper bound of the points in the area, if there is an area.
-    fn area_estimate(&self) -> Option<usize> {
+    /// Lower and upper bounds of the points in the area, if there is an area.
+    fn area_estimate(&self) -> Option<(usize, usize)> {
         (!self.area.is_empty()).then(|| {
-            self.trees
-                .iter()
-                .map(|t| t.count_in(&self.area, COARSE))
-                .sum()
+            self.trees.iter().fold((0, 0), |(lo, hi), t| {
+                let (l, h) = t.count_in(&self.area, COARSE);
+                (lo + l, hi + h)
+            })
         })
     }
 
-    /// Every match in the area, unordered.
-    fn collect_area(&self, mut keep: impl FnMut(u32) -> bool) -> Vec<u32> {
-        let mut out = Vec::new();
+    /// The `k` smallest matches in the area after `keep`, in `cmp` order (`by_row`: `cmp` is
+    /// row order).
+    fn collect_area(
+        &self,
+        by_row: bool,
+        k: usize,
+        keep: impl Fn(u32) -> bool,
+        cmp: impl Fn(&u32, &u32) -> Ordering,
+    ) -> Vec<u32> {
+        let top = std::cell::RefCell::new(Smallest::new(k, cmp));
+        let check = !(self.trees_imply_cf && self.text.is_none());
+        // In id order a subtree whose smallest row cannot make the page is skipped whole.
+        let wanted = |min_row: u32| !by_row || top.borrow().admits(&min_row);
         for t in &self.trees {
-            t.for_each_in(&self.area, &mut |r| {
-                if keep(r) && self.matches(r as usize, true) {
-                    out.push(r);
-                }
-                true
-            });
+            t.for_each_in_from(
+                &self.area,
+                &mut |r| {
+                    let mut top = top.borrow_mut();
+                    if top.admits(&r) && keep(r) && (!check || self.matches(r as usize, true)) {
+                        top.push(r);
+                    }
+                    true
+                },
+                &wanted,
+            );
         }
-        out
+        top.into_inner().finish()
     }
 
     /// Every text match, ascending.
@@ -256,8 +271,8 @@ impl<'a> Plan<'a> {
             .collect()
     }
 
-    /// Estimated work of each complete source: (area, text, scan).
-    fn sources(&self) -> (Option<usize>, Option<usize>, usize) {
+    /// Estimated sizes of each complete source: area `(lower, upper)`, text, scan.
+    fn sources(&self) -> (Option<(usize, usize)>, Option<usize>, usize) {
         (
             self.area_estimate(),
             self.text.as_ref().map(|t| t.estimate),
@@ -270,11 +285,12 @@ impl<'a> Plan<'a> {
         let start = after.map_or(0, |a| a.row);
         let n = self.ix.len();
         let (area, text, _) = self.sources();
-        let matches_est = area.unwrap_or(n).min(text.unwrap_or(n)).max(1);
-        // Early-stopping streams cost about want × size / matches.
-        let scan_cost = (want * n / matches_est).min(n);
-        let text_cost = text.map(|t| 2 * (want * t / matches_est).min(t));
-        let area_cost = area.map(|a| 2 * a);
+        // Early-stopping streams cost about want × size / matches; take the pessimistic bound
+        // of the matches for them and the pessimistic size for a full collection.
+        let matches_lo = area.map_or(n, |a| a.0).min(text.unwrap_or(n)).max(1);
+        let scan_cost = (want.saturating_mul(n) / matches_lo).min(n);
+        let text_cost = text.map(|t| 2 * (want.saturating_mul(t) / matches_lo).min(t));
+        let area_cost = area.map(|a| a.1);
         let best = [Some(scan_cost), text_cost, area_cost]
             .into_iter()
             .enumerate()
@@ -289,11 +305,7 @@ impl<'a> Plan<'a> {
                 .filter(|&r| r as usize >= start && self.matches(r as usize, false))
                 .take(want)
                 .collect(),
-            (2, _) => {
-                let mut v = self.collect_area(|r| r as usize >= start);
-                smallest(&mut v, want, |a, b| a.cmp(b));
-                v
-            }
+            (2, _) => self.collect_area(true, want, |r| r as usize >= start, |a, b| a.cmp(b)),
             _ => (start..n)
                 .filter(|&r| self.matches(r, false))
                 .take(want)
@@ -396,14 +408,20 @@ impl<'a> Plan<'a> {
         let is_after = |r: u32| after.is_none_or(|a| self.cmp_after(sort, r, a) != Ordering::Less);
         let n = ix.len();
         let (area, text, _) = self.sources();
-        let matches_est = area.unwrap_or(n).min(text.unwrap_or(n)).max(1);
-        let perm_cost = (want * n / matches_est).min(n);
-        let collect = [(area.map(|a| 2 * a), 0), (text.map(|t| 2 * t), 1)]
+        let matches_lo = area.map_or(n, |a| a.0).min(text.unwrap_or(n)).max(1);
+        let perm_cost = (want.saturating_mul(n) / matches_lo).min(n);
+        let collect = [(area.map(|a| a.1), 0), (text.map(|t| 2 * t), 1)]
             .into_iter()
             .filter_map(|(c, i)| c.map(|c| (c, i)))
             .min();
         let mut v = match collect {
-            Some((c, 0)) if c < perm_cost => self.collect_area(is_after),
+            Some((c, 0)) if c < perm_cost => {
+                return self
+                    .collect_area(false, want, is_after, |&a, &b| self.cmp_rows(sort, a, b))
+                    .into_iter()
+                    .map(|r| (r, None))
+                    .collect()
+            }
             Some((c, _)) if c < perm_cost => match &self.text {
                 Some(t) => self.collect_text(t, is_after),
                 None => Vec::new(),
@@ -435,11 +453,11 @@ impl<'a> Plan<'a> {
     /// Every match, counted over the cheapest complete source.
     fn count(&self) -> usize {
         let (area, text, n) = self.sources();
-        let area_cost = area.map_or(usize::MAX, |a| 2 * a);
+        let area_cost = area.map_or(usize::MAX, |a| a.1);
         let text_cost = text.map_or(usize::MAX, |t| 2 * t);
         if area_cost <= text_cost && area_cost <= n {
             if self.trees_imply_cf && self.text.is_none() {
-                return self.trees.iter().map(|t| t.count_in(&self.area, 0)).sum();
+                return self.trees.iter().map(|t| t.count_in(&self.area, 0).0).sum();
             }
             let mut c = 0;
             for t in &self.trees {
@@ -458,6 +476,50 @@ impl<'a> Plan<'a> {
         } else {
             (0..n).filter(|&r| self.matches(r, false)).count()
         }
+    }
+}
+
+/// Collects the `k` smallest of a stream in amortised linear time: keeps at most `2k`, cutting
+/// back to `k` (and raising the admission threshold) whenever full.
+struct Smallest<T, F> {
+    v: Vec<T>,
+    k: usize,
+    cmp: F,
+    threshold: Option<T>,
+}
+
+impl<T: Copy, F: Fn(&T, &T) -> Ordering> Smallest<T, F> {
+    fn new(k: usize, cmp: F) -> Self {
+        Smallest {
+            v: Vec::with_capacity(2 * k),
+            k,
+            cmp,
+            threshold: None,
+        }
+    }
+
+    /// Whether `x` could still be among the `k` smallest.
+    #[inline]
+    fn admits(&self, x: &T) -> bool {
+        self.k > 0
+            && self
+                .threshold
+                .is_none_or(|t| (self.cmp)(x, &t) == Ordering::Less)
+    }
+
+    fn push(&mut self, x: T) {
+        self.v.push(x);
+        if self.v.len() >= 2 * self.k {
+            self.v.select_nth_unstable_by(self.k - 1, &self.cmp);
+            self.v.truncate(self.k);
+            self.threshold = self.v.last().copied();
+        }
+    }
+
+    fn finish(mut self) -> Vec<T> {
+        let cmp = self.cmp;
+        smallest(&mut self.v, self.k, cmp);
+        self.v
     }
 }
 

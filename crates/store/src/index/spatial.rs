@@ -25,6 +25,8 @@ struct Node {
     end: u32,
     /// Index of the left child (the right one follows it); 0 for a leaf.
     left: u32,
+    /// The smallest row below the node.
+    min_row: u32,
 }
 
 /// One static tree.
@@ -60,6 +62,27 @@ impl Origin {
     #[inline]
     pub fn distance(&self, lat: f64, lng: f64) -> f64 {
         LatLng::new(lat, lng).map_or(f64::INFINITY, |p| self.at.distance_m(p))
+    }
+
+    /// Whether a stored point lies within `r` metres (`distance <= r`, exactly as
+    /// [`Origin::distance`] decides it). Points clearly inside or outside are told apart by a local
+    /// flat-earth estimate, whose error is far below the 2 % margin used for radii up to 20 km at
+    /// latitudes up to 60°; the rest get the exact distance.
+    #[inline]
+    pub fn within(&self, lat: f64, lng: f64, r: f64) -> bool {
+        if r <= 20_000.0 && self.cos_phi >= 0.5 {
+            let y = (lat.to_radians() - self.phi) * EARTH_RADIUS_M;
+            let x = (lng.to_radians() - self.lambda) * self.cos_phi * EARTH_RADIUS_M;
+            let d2 = x * x + y * y;
+            let (inner, outer) = (r * 0.98 - 1.0, r * 1.02 + 1.0);
+            if inner > 0.0 && d2 < inner * inner {
+                return true;
+            }
+            if d2 > outer * outer {
+                return false;
+            }
+        }
+        self.distance(lat, lng) <= r
     }
 
     /// A lower bound of the distance to any point in the node's box.
@@ -160,7 +183,7 @@ impl Area {
             }
         }
         match &self.circle {
-            Some((o, r)) => o.distance(lat, lng) <= *r,
+            Some((o, r)) => o.within(lat, lng, *r),
             None => true,
         }
     }
@@ -233,15 +256,34 @@ impl GeoTree {
 
     /// Calls `f(row)` for every point in `area`, stopping early when `f` returns `false`.
     pub fn for_each_in(&self, area: &Area, f: &mut impl FnMut(u32) -> bool) -> bool {
+        self.for_each_in_from(area, f, &|_| true)
+    }
+
+    /// [`GeoTree::for_each_in`], skipping every subtree whose smallest row fails `wanted`
+    /// (asked again as the walk goes on, so a rising bar prunes more).
+    pub fn for_each_in_from(
+        &self,
+        area: &Area,
+        f: &mut impl FnMut(u32) -> bool,
+        wanted: &dyn Fn(u32) -> bool,
+    ) -> bool {
         if self.nodes.is_empty() {
             return true;
         }
-        let mut stack = vec![0usize];
-        while let Some(i) = stack.pop() {
+        let mut stack = vec![(0usize, false)];
+        while let Some((i, known_in)) = stack.pop() {
             let n = &self.nodes[i];
+            if !wanted(n.min_row) {
+                continue;
+            }
             let (s, e) = (n.start as usize, n.end as usize);
-            match area.classify(n) {
+            let side = if known_in { Side::In } else { area.classify(n) };
+            match side {
                 Side::Out => {}
+                Side::In if n.left != 0 && e - s > 2 * LEAF => {
+                    stack.push((n.left as usize + 1, true));
+                    stack.push((n.left as usize, true));
+                }
                 Side::In => {
                     for &r in &self.row[s..e] {
                         if !f(r) {
@@ -257,33 +299,38 @@ impl GeoTree {
                     }
                 }
                 Side::Partial => {
-                    stack.push(n.left as usize + 1);
-                    stack.push(n.left as usize);
+                    stack.push((n.left as usize + 1, false));
+                    stack.push((n.left as usize, false));
                 }
             }
         }
         true
     }
 
-    /// Counts the points in `area` exactly, or (with `coarse`) an upper bound that stops
-    /// descending at nodes of at most `coarse` points.
-    pub fn count_in(&self, area: &Area, coarse: usize) -> usize {
+    /// Counts the points in `area`: `(lower, upper)` bounds that stop descending at nodes of at
+    /// most `coarse` points (with `coarse` 0, both are the exact count).
+    pub fn count_in(&self, area: &Area, coarse: usize) -> (usize, usize) {
         if self.nodes.is_empty() {
-            return 0;
+            return (0, 0);
         }
-        let mut count = 0;
+        let (mut lo, mut hi) = (0, 0);
         let mut stack = vec![0usize];
         while let Some(i) = stack.pop() {
             let n = &self.nodes[i];
             let (s, e) = (n.start as usize, n.end as usize);
             match area.classify(n) {
                 Side::Out => {}
-                Side::In => count += e - s,
-                Side::Partial if e - s <= coarse => count += e - s,
+                Side::In => {
+                    lo += e - s;
+                    hi += e - s;
+                }
+                Side::Partial if e - s <= coarse => hi += e - s,
                 Side::Partial if n.left == 0 => {
-                    count += (s..e)
+                    let c = (s..e)
                         .filter(|&j| area.contains(self.lat[j], self.lng[j]))
                         .count();
+                    lo += c;
+                    hi += c;
                 }
                 Side::Partial => {
                     stack.push(n.left as usize + 1);
@@ -291,7 +338,7 @@ impl GeoTree {
                 }
             }
         }
-        count
+        (lo, hi)
     }
 }
 
@@ -304,8 +351,10 @@ fn bounds(pts: &[(f64, f64, u32)], start: usize) -> Node {
         start: start as u32,
         end: (start + pts.len()) as u32,
         left: 0,
+        min_row: u32::MAX,
     };
     for p in pts {
+        n.min_row = n.min_row.min(p.2);
         n.min_lat = n.min_lat.min(p.0);
         n.max_lat = n.max_lat.max(p.0);
         n.min_lng = n.min_lng.min(p.1);
@@ -537,8 +586,22 @@ mod tests {
             want.sort();
             assert!(!want.is_empty());
             assert_eq!(got, want);
-            assert_eq!(tree.count_in(&a, 0), want.len());
-            assert!(tree.count_in(&a, 256) >= want.len());
+            assert_eq!(tree.count_in(&a, 0), (want.len(), want.len()));
+            let (lo, hi) = tree.count_in(&a, 256);
+            assert!(lo <= want.len() && want.len() <= hi, "{lo} {hi}");
+        }
+    }
+
+    #[test]
+    fn fast_within_agrees_with_exact_distance() {
+        let pts = points(20_000);
+        for (lat, lng) in [(38.0, 138.4), (37.8, 138.2), (38.3, 138.6)] {
+            let o = Origin::new(LatLng::new(lat, lng).unwrap());
+            for r in [0.0, 50.0, 1_000.0, 7_777.0, 19_999.0, 40_000.0] {
+                for p in &pts {
+                    assert_eq!(o.within(p.0, p.1, r), o.distance(p.0, p.1) <= r);
+                }
+            }
         }
     }
 
