@@ -121,10 +121,41 @@ fn is_dash_like(c: char) -> bool {
 }
 
 /// NFKC with zero-width characters dropped and whitespace collapsed to single ASCII spaces, trimmed.
+/// The characters of `s` without zero-width ones, in NFKC. Text that is already NFKC (most text
+/// here: it was normalised once on import) skips the normaliser, which costs far more than
+/// the quick check that tells.
+fn nfkc_chars(s: &str) -> impl Iterator<Item = char> + '_ {
+    enum Chars<A, B> {
+        Fast(A),
+        Slow(B),
+    }
+    impl<A: Iterator<Item = char>, B: Iterator<Item = char>> Iterator for Chars<A, B> {
+        type Item = char;
+        fn next(&mut self) -> Option<char> {
+            match self {
+                Chars::Fast(a) => a.next(),
+                Chars::Slow(b) => b.next(),
+            }
+        }
+    }
+    if s.chars().all(nfkc_stable) || is_nfkc_quick(s.chars()) == IsNormalized::Yes {
+        Chars::Fast(s.chars().filter(|&c| !is_zero_width(c)))
+    } else {
+        Chars::Slow(s.chars().filter(|&c| !is_zero_width(c)).nfkc())
+    }
+}
+
+/// Characters that NFKC leaves alone whatever surrounds them: printable ASCII, hiragana and
+/// katakana without the combining and spacing sound marks, the long-vowel mark and the CJK
+/// unified ideographs. A cheap first test before the full quick check.
+fn nfkc_stable(c: char) -> bool {
+    matches!(c as u32, 0x20..=0x7E | 0x3041..=0x3096 | 0x30A1..=0x30FA | 0x30FC | 0x4E00..=0x9FFF)
+}
+
 fn nfkc_collapsed(s: &str) -> String {
     let mut buf = String::with_capacity(s.len());
     let mut pending_space = false;
-    for c in s.chars().filter(|&c| !is_zero_width(c)).nfkc() {
+    for c in nfkc_chars(s) {
         if c.is_whitespace() {
             pending_space = !buf.is_empty();
         } else {
@@ -187,12 +218,7 @@ fn katakana_to_hiragana(c: char) -> char {
 fn search_key_once(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut prev: Option<char> = None;
-    let mut it = s
-        .chars()
-        .filter(|&c| !is_zero_width(c))
-        .nfkc()
-        .filter(|&c| !is_key_separator(c))
-        .peekable();
+    let mut it = nfkc_chars(s).filter(|&c| !is_key_separator(c)).peekable();
     while let Some(c) = it.next() {
         let next = it.peek().copied();
         if is_dash_like(c)
@@ -391,6 +417,24 @@ pub fn address_key(s: &str) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn stable_characters_are_really_nfkc_stable() {
+        use unicode_normalization::UnicodeNormalization;
+        for cp in (0x20..=0x7E)
+            .chain(0x3041..=0x3096)
+            .chain(0x30A1..=0x30FA)
+            .chain([0x30FC])
+            .chain(0x4E00..=0x9FFF)
+        {
+            let c = char::from_u32(cp).unwrap();
+            assert!(nfkc_stable(c));
+            let s = c.to_string();
+            assert_eq!(s.nfkc().collect::<String>(), s, "U+{cp:04X}");
+        }
+        // A stable base followed by a combining mark must still compose: the mark is not stable.
+        assert_eq!(normalize("か\u{3099}"), "が");
+    }
 
     #[test]
     fn variant_table_is_sorted_and_folds() {

@@ -148,19 +148,23 @@ fn district_conflict(place: &Place, region: &Region) -> bool {
         let dx = (p.lng() - loc.lng()) * k;
         dx * dx + dy * dy
     };
-    let mut own = f64::INFINITY;
-    let mut nearest = (f64::INFINITY, d);
-    for t in &region.towns {
-        let dist = d2(t.location);
-        if t.district == d {
-            own = own.min(dist);
-        }
-        if dist < nearest.0 {
-            nearest = (dist, t.district);
-        }
-    }
     let limit_deg = CONFLICT_DISTANCE_M / 111_195.0;
-    nearest.1 != d && own > limit_deg * limit_deg
+    let limit = limit_deg * limit_deg;
+    // Usually a town of the named district is near: then there is no conflict, and only that
+    // district's towns were measured.
+    if region
+        .towns
+        .iter()
+        .any(|t| t.district == d && d2(t.location) <= limit)
+    {
+        return false;
+    }
+    let nearest = region
+        .towns
+        .iter()
+        .map(|t| (d2(t.location), t.district))
+        .min_by(|a, b| a.0.total_cmp(&b.0));
+    nearest.is_some_and(|(_, district)| district != d)
 }
 
 #[cfg(test)]
@@ -178,7 +182,10 @@ mod tests {
 
     #[test]
     fn assigns_by_address_and_normalises() {
-        let mut p = place(Some("〒952-0011 新潟県佐渡市両津夷２６１"), Some((38.08, 138.44)));
+        let mut p = place(
+            Some("〒952-0011 新潟県佐渡市両津夷２６１"),
+            Some((38.08, 138.44)),
+        );
         let step = prepare(&mut p, Region::sado()).unwrap();
         assert_eq!(step, Step::TownName);
         assert_eq!(p.names.ja, "長三郎鮨");
@@ -214,17 +221,27 @@ mod tests {
         // Address in 両津, coordinates at 小木 (the far south-west).
         let mut p = place(Some("新潟県佐渡市両津湊198"), Some((37.8167, 138.2833)));
         prepare(&mut p, Region::sado()).unwrap();
-        assert!(p.quality.contains(&QualityFlag::DistrictConflict), "{:?}", p.quality);
+        assert!(
+            p.quality.contains(&QualityFlag::DistrictConflict),
+            "{:?}",
+            p.quality
+        );
     }
 
     #[test]
     fn rejects_empty_name_and_null_island() {
         let mut p = place(None, None);
         p.names.ja = " ".into();
-        assert!(matches!(prepare(&mut p, Region::sado()), Err(Invalid::EmptyName { .. })));
+        assert!(matches!(
+            prepare(&mut p, Region::sado()),
+            Err(Invalid::EmptyName { .. })
+        ));
         let mut p = Place::new(Kind::Toilet, "x", "t:2");
         p.location = LatLng::new(0.0, 0.0).ok();
-        assert!(matches!(prepare(&mut p, Region::sado()), Err(Invalid::NullIsland { .. })));
+        assert!(matches!(
+            prepare(&mut p, Region::sado()),
+            Err(Invalid::NullIsland { .. })
+        ));
     }
 
     #[test]

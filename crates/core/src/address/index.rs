@@ -1,6 +1,8 @@
 //! The lookup tables of district assignment and the address reader (see the parent module).
 
-use std::collections::HashMap;
+// FxHash: the keys are short strings from our own tables, so no DoS concern, and the
+// longest-match scan hashes a dozen prefixes per address position.
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::geo::{BBox, LatLng};
 use crate::normalize::{address_key, is_kanji};
@@ -118,7 +120,7 @@ enum Scan {
 impl AddressIndex {
     /// Builds the tables from a region's towns, districts, postal codes and names.
     pub fn new(region: &Region) -> AddressIndex {
-        let mut entries: HashMap<String, Entry> = HashMap::new();
+        let mut entries: HashMap<String, Entry> = HashMap::default();
         let mut add = |name: &str, f: &dyn Fn(&mut Entry)| {
             let (key, _) = match_form(name);
             if !key.is_empty() {
@@ -176,7 +178,7 @@ impl AddressIndex {
         // list has its 丁目, or a town the list lacks) becomes an extra town name of its district.
         let mut town_names: Vec<String> = region.towns.iter().map(|t| t.name.clone()).collect();
         let mut town_districts: Vec<u8> = region.towns.iter().map(|t| t.district).collect();
-        let mut postal = HashMap::new();
+        let mut postal = HashMap::default();
         let mut postal_areas: Vec<String> = Vec::new();
         for p in &region.postal_codes {
             let town = match (p.town.is_empty(), p.district) {
@@ -208,7 +210,8 @@ impl AddressIndex {
             .iter()
             .map(|d| match_form(&d.name).0)
             .collect();
-        let mut suffixes: Vec<HashMap<String, u32>> = vec![HashMap::new(); region.districts.len()];
+        let mut suffixes: Vec<HashMap<String, u32>> =
+            vec![HashMap::default(); region.districts.len()];
         for (i, (name, &d)) in town_names.iter().zip(&town_districts).enumerate() {
             let d = usize::from(d);
             let (Some(map), Some(prefix)) = (suffixes.get_mut(d), district_keys.get(d)) else {

@@ -10,7 +10,9 @@ use chrono::{DateTime, Utc};
 use sadomap_core::{Place, Source};
 
 use super::sheet_csv::MAX_RECORD_BYTES;
-use super::{flush, FormatError, Position};
+use rayon::prelude::*;
+
+use super::{flush, Flow, FormatError, Position};
 
 /// Streams the places of a JSON-lines file. A line that does not parse is yielded as `Err` and
 /// reading goes on; an oversized line or an I/O error ends the stream.
@@ -108,36 +110,138 @@ impl<R: BufRead> Iterator for JsonLinesReader<R> {
                 }
                 Ok(Line::Full) => {}
             }
-            let Ok(text) = std::str::from_utf8(&self.buf) else {
-                self.seen_any = true;
-                return Some(Err(FormatError::InvalidUtf8 {
-                    file: self.file.clone(),
-                    line,
-                }));
-            };
-            let text = text.trim_start_matches('\u{feff}').trim();
-            if text.is_empty() {
-                continue;
-            }
-            self.seen_any = true;
-            return Some(match serde_json::from_str::<Place>(text) {
-                Ok(mut p) => {
-                    if p.provenance.is_empty() {
-                        p.stamp_all(Source::JsonLines, self.now);
-                    }
-                    Ok(p)
+            match parse_line(&self.buf, line, &self.file, self.now) {
+                None => continue,
+                Some(item) => {
+                    self.seen_any = true;
+                    return Some(item);
                 }
-                Err(e) => Err(FormatError::Syntax {
-                    file: self.file.clone(),
-                    at: Position::Line(line),
-                    message: format!(
-                        "column {}: not a place: {e}; each line must be one place as sadomap exports it",
-                        e.column()
-                    ),
-                }),
-            });
+            }
         }
     }
+}
+
+impl<R: BufRead> JsonLinesReader<R> {
+    /// Reads up to `n` raw lines (with their numbers), or the error that ends the stream.
+    fn next_raw_batch(&mut self, n: usize) -> (Vec<(u64, Vec<u8>)>, Option<FormatError>) {
+        let mut batch = Vec::with_capacity(n);
+        while batch.len() < n && !self.done {
+            self.line += 1;
+            let line = self.line;
+            match self.read_line() {
+                Err(e) => {
+                    self.done = true;
+                    return (batch, Some(FormatError::io(&self.file, e)));
+                }
+                Ok(Line::Eof) => {
+                    self.done = true;
+                    if !self.seen_any {
+                        return (
+                            batch,
+                            Some(FormatError::Empty {
+                                file: self.file.clone(),
+                                expected: "one place as JSON per line",
+                            }),
+                        );
+                    }
+                }
+                Ok(Line::TooLong) => {
+                    self.done = true;
+                    return (
+                        batch,
+                        Some(FormatError::RecordTooLarge {
+                            file: self.file.clone(),
+                            line,
+                            limit: MAX_RECORD_BYTES,
+                        }),
+                    );
+                }
+                Ok(Line::Full) => {
+                    if !self.buf.iter().all(u8::is_ascii_whitespace) {
+                        self.seen_any = true;
+                        batch.push((line, std::mem::take(&mut self.buf)));
+                    }
+                }
+            }
+        }
+        (batch, None)
+    }
+}
+
+/// Lines parsed per parallel batch: large enough to keep both cores busy, small enough to bound
+/// the raw text held at once.
+const BATCH_LINES: usize = 8192;
+
+/// Reads a JSON-lines file like [`read_jsonl`], parsing batches of lines on all cores, and hands
+/// every place or problem to `sink` in file order.
+pub(crate) fn read_jsonl_parallel<R: BufRead>(
+    r: R,
+    file: &str,
+    now: DateTime<Utc>,
+    sink: &mut dyn FnMut(Result<Place, FormatError>) -> Flow,
+) {
+    let mut reader = read_jsonl(r, file, now);
+    loop {
+        let (batch, end) = reader.next_raw_batch(BATCH_LINES);
+        let parsed: Vec<Option<Result<Place, FormatError>>> = batch
+            .par_iter()
+            .map(|(line, bytes)| parse_line(bytes, *line, file, now))
+            .collect();
+        for item in parsed.into_iter().flatten() {
+            if sink(item).is_break() {
+                return;
+            }
+        }
+        if let Some(e) = end {
+            let _ = sink(Err(e));
+            return;
+        }
+        if reader.done {
+            return;
+        }
+    }
+}
+
+/// Parses one line; `None` for a blank one.
+fn parse_line(
+    bytes: &[u8],
+    line: u64,
+    file: &str,
+    now: DateTime<Utc>,
+) -> Option<Result<Place, FormatError>> {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return Some(Err(FormatError::InvalidUtf8 {
+            file: file.to_owned(),
+            line,
+        }));
+    };
+    let text = text.trim_start_matches('\u{feff}').trim();
+    if text.is_empty() {
+        return None;
+    }
+    Some(match serde_json::from_str::<Place>(text) {
+        Ok(mut p) => {
+            if p.provenance.is_empty() {
+                p.stamp_all(Source::JsonLines, now);
+            }
+            Ok(p)
+        }
+        Err(e) => {
+            // serde_json's message ends with its own "at line 1 column N": the line is ours.
+            let full = e.to_string();
+            let reason = full
+                .rsplit_once(" at line ")
+                .map_or(full.as_str(), |(m, _)| m);
+            Err(FormatError::Syntax {
+                file: file.to_owned(),
+                at: Position::Line(line),
+                message: format!(
+                    "column {}: not a place: {reason}; each line must be one place as sadomap exports it",
+                    e.column()
+                ),
+            })
+        }
+    })
 }
 
 /// Writes places as JSON lines.

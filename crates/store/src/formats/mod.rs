@@ -451,11 +451,7 @@ fn drive(
             Ok(())
         }
         Format::JsonLines => {
-            for item in read_jsonl(BufReader::new(open(path)?), &name, now) {
-                if sink(item).is_break() {
-                    break;
-                }
-            }
+            jsonl::read_jsonl_parallel(BufReader::new(open(path)?), &name, now, sink);
             Ok(())
         }
         Format::GeoJson => read_geojson(BufReader::new(open(path)?), &name, kind, now, sink),
