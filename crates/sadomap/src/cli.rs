@@ -21,10 +21,20 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct Global {
     /// Directory of the embedded store.
-    #[arg(long, global = true, env = "SADOMAP_DATA_DIR", default_value = "sadomap-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "SADOMAP_DATA_DIR",
+        default_value = "sadomap-data"
+    )]
     pub data_dir: PathBuf,
     /// Use this PostgreSQL database as the store instead of the embedded SQLite one.
-    #[arg(long, global = true, env = "SADOMAP_POSTGRES_URL", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "SADOMAP_POSTGRES_URL",
+        hide_env_values = true
+    )]
     pub postgres: Option<String>,
     /// Machine-readable output (JSON) wherever a command prints results.
     #[arg(long, global = true)]
@@ -36,7 +46,8 @@ pub struct Global {
 pub enum Command {
     /// Import places from files (one transaction per run: a bad file imports nothing).
     Import(ImportArgs),
-    /// Validate files without importing; report every problem.
+    /// Validate files without importing; report every problem. Also reads the curated query
+    /// lists (`*.txt`): malformed lines, duplicate CIDs and similar names.
     Check(ImportArgs),
     /// Export the store.
     Export(ExportArgs),

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use chrono::Utc;
-use sadomap_core::{demo_places, Kind, PlaceRecord, Region};
+use sadomap_core::{demo_places, parse_curated, CuratedProblem, Kind, PlaceRecord, Region};
 use sadomap_store::{
     check_file, import_files, import_places, load_index, Format, GeoJsonWriter, ImportFile,
     ImportReport, JsonLinesWriter, SheetCsvWriter, SheetLayout, Stage, Store,
@@ -52,7 +52,11 @@ fn finish_import(
     report.timings.push((Stage::Index, t.elapsed()));
     progress.finish();
     let total: f64 = report.timings.iter().map(|(_, d)| d.as_secs_f64()).sum();
-    let rate = if total > 0.0 { report.read as f64 / total } else { 0.0 };
+    let rate = if total > 0.0 {
+        report.read as f64 / total
+    } else {
+        0.0
+    };
     if g.json {
         let timings: serde_json::Map<String, serde_json::Value> = report
             .timings
@@ -82,7 +86,10 @@ fn finish_import(
             report.updated,
             report.unchanged,
             if report.id_conflicts > 0 {
-                format!(", {} identifiers already held by another place (kept apart)", report.id_conflicts)
+                format!(
+                    ", {} identifiers already held by another place (kept apart)",
+                    report.id_conflicts
+                )
             } else {
                 String::new()
             }
@@ -95,10 +102,20 @@ fn finish_import(
         let parts: Vec<String> = report
             .timings
             .iter()
-            .map(|(s, d)| format!("{} {:.3}s", format!("{s:?}").to_lowercase(), d.as_secs_f64()))
+            .map(|(s, d)| {
+                format!(
+                    "{} {:.3}s",
+                    format!("{s:?}").to_lowercase(),
+                    d.as_secs_f64()
+                )
+            })
             .collect();
         println!("{} ({:.0} places/s end to end)", parts.join(", "), rate);
-        println!("index: {} places, data version {}", index.len(), index.data_version());
+        println!(
+            "index: {} places, data version {}",
+            index.len(),
+            index.data_version()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -107,37 +124,72 @@ fn finish_import(
 pub fn import(g: &Global, args: &ImportArgs) -> Result<ExitCode> {
     let store = open_store(g)?;
     let mut progress = StageProgress::new();
-    let report = import_files(&*store, &files(args), Region::sado(), Utc::now(), &mut |s| {
-        progress.stage(s)
-    })
+    let report = import_files(
+        &*store,
+        &files(args),
+        Region::sado(),
+        Utc::now(),
+        &mut |s| progress.stage(s),
+    )
     .context("nothing was imported")?;
     finish_import(g, &*store, report, progress)
 }
 
 /// `sadomap check FILE…`: every problem, exit status 1 when there is any fatal one.
 pub fn check(g: &Global, args: &ImportArgs) -> Result<ExitCode> {
-    let mut fatal = 0usize;
-    let mut all = Vec::new();
+    // (file, fatal, message)
+    let mut all: Vec<(String, bool, String)> = Vec::new();
     for f in files(args) {
+        let file = f.path.display().to_string();
+        if is_curated_list(&f.path) {
+            let bytes = std::fs::read(&f.path).with_context(|| format!("reading {file}"))?;
+            let list = parse_curated(&bytes);
+            for p in &list.problems {
+                // Duplicates are for the curator to decide; unreadable lines are errors.
+                let fatal = !matches!(
+                    p,
+                    CuratedProblem::DuplicateCid { .. } | CuratedProblem::SimilarNames { .. }
+                );
+                all.push((file.clone(), fatal, format!("{file}: {p}")));
+            }
+            if !g.json {
+                println!("{file}: {} entries", list.entries.len());
+            }
+            continue;
+        }
         for problem in check_file(&f.path, f.format, f.kind, Utc::now()) {
-            fatal += usize::from(problem.is_fatal());
-            all.push((f.path.display().to_string(), problem));
+            all.push((file.clone(), problem.is_fatal(), problem.to_string()));
         }
     }
+    let fatal = all.iter().filter(|(_, f, _)| *f).count();
     if g.json {
         let v: Vec<_> = all
             .iter()
-            .map(|(file, p)| json!({"file": file, "fatal": p.is_fatal(), "message": p.to_string()}))
+            .map(|(file, f, m)| json!({"file": file, "fatal": f, "message": m}))
             .collect();
         println!("{}", serde_json::Value::Array(v));
     } else {
-        for (_, p) in &all {
-            let level = if p.is_fatal() { "error" } else { "warning" };
-            println!("{level}: {p}");
+        for (_, f, m) in &all {
+            println!("{}: {m}", if *f { "error" } else { "warning" });
         }
-        println!("{} problems ({} errors) in {} files", all.len(), fatal, args.files.len());
+        println!(
+            "{} problems ({} errors) in {} files",
+            all.len(),
+            fatal,
+            args.files.len()
+        );
     }
-    Ok(if fatal > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if fatal > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Whether a file is a curated query list (`*_merged.txt` format: Maps URLs with `# name`).
+fn is_curated_list(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("txt"))
 }
 
 /// `sadomap demo`: into the store, or as JSON lines into a file.
@@ -145,7 +197,11 @@ pub fn demo(g: &Global, args: &DemoArgs) -> Result<ExitCode> {
     let region = Region::sado();
     if let Some(out) = &args.out {
         let mut progress = StageProgress::new();
-        progress.message(&format!("writing {} demo places to {}", args.count, out.display()));
+        progress.message(&format!(
+            "writing {} demo places to {}",
+            args.count,
+            out.display()
+        ));
         write_atomically(out, |w| {
             let mut jw = JsonLinesWriter::new(w, &out.display().to_string());
             for p in demo_places(region, args.count, args.seed) {
@@ -156,7 +212,12 @@ pub fn demo(g: &Global, args: &DemoArgs) -> Result<ExitCode> {
         })?;
         progress.finish();
         if !g.json {
-            println!("wrote {} demo places (seed {}) to {}", args.count, args.seed, out.display());
+            println!(
+                "wrote {} demo places (seed {}) to {}",
+                args.count,
+                args.seed,
+                out.display()
+            );
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -164,7 +225,8 @@ pub fn demo(g: &Global, args: &DemoArgs) -> Result<ExitCode> {
     let mut progress = StageProgress::new();
     progress.stage(Stage::Prepare);
     let places = demo_places(region, args.count, args.seed).collect();
-    let report = import_places(&*store, places, region, Utc::now()).context("storing demo places")?;
+    let report =
+        import_places(&*store, places, region, Utc::now()).context("storing demo places")?;
     finish_import(g, &*store, report, progress)
 }
 
@@ -190,7 +252,9 @@ pub fn export(g: &Global, args: &ExportArgs) -> Result<ExitCode> {
     let kind = args.kind.map(Kind::from);
     let layout = match (args.format, kind) {
         (FormatArg::Csv, Some(k)) => Some(SheetLayout::for_kind(k)),
-        (FormatArg::Csv, None) => bail!("--format csv needs --kind: each sheet layout holds one kind"),
+        (FormatArg::Csv, None) => {
+            bail!("--format csv needs --kind: each sheet layout holds one kind")
+        }
         (FormatArg::Pbf | FormatArg::Overpass, _) => {
             bail!("export writes geojson, csv or jsonl; pbf and overpass are import formats")
         }

@@ -65,10 +65,16 @@ pub fn placeid(g: &Global, args: &LinesArgs) -> Result<ExitCode> {
         match (&decoded, g.json) {
             (Ok(cid), false) => writeln!(out, "{raw}\t{cid}")?,
             (Err(e), false) => writeln!(out, "{raw}\terror: {e}")?,
-            (Ok(cid), true) => writeln!(out, "{}", json!({"place_id": raw, "cid": cid.to_string()}))?,
+            (Ok(cid), true) => {
+                writeln!(out, "{}", json!({"place_id": raw, "cid": cid.to_string()}))?
+            }
             (Err(e), true) => writeln!(out, "{}", json!({"place_id": raw, "error": e}))?,
         }
         failed |= decoded.is_err();
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

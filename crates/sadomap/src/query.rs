@@ -63,7 +63,10 @@ fn build_query(args: &PlacesArgs, region: &Region) -> Result<Query> {
             name if region.district_index(name).is_some() => Locality::District(name.to_owned()),
             other => {
                 let names: Vec<&str> = region.districts.iter().map(|d| d.name.as_str()).collect();
-                bail!("--district: {other:?} is not a district; one of {}, unknown, outside", names.join(" "))
+                bail!(
+                    "--district: {other:?} is not a district; one of {}, unknown, outside",
+                    names.join(" ")
+                )
             }
         };
         q.districts.push(loc);
@@ -143,9 +146,14 @@ pub fn places(g: &Global, args: &PlacesArgs) -> Result<ExitCode> {
             Locality::Unknown => "-",
         };
         let cuisine = p.cuisine.map_or("-", |c| c.label_ja());
-        let dist = h.distance_m.map_or(String::new(), |d| format!("\t{d:.0} m"));
+        let dist = h
+            .distance_m
+            .map_or(String::new(), |d| format!("\t{d:.0} m"));
         let demo = if p.is_demo() { "\t[demo]" } else { "" };
-        println!("{}\t{}\t{}\t{district}\t{cuisine}{dist}{demo}", r.id, p.kind, p.names.ja);
+        println!(
+            "{}\t{}\t{}\t{district}\t{cuisine}{dist}{demo}",
+            r.id, p.kind, p.names.ja
+        );
     }
     let total = result.total.unwrap_or(result.hits.len());
     eprintln!("{} of {} matching places", result.hits.len(), total);
@@ -160,12 +168,21 @@ pub fn stats(g: &Global) -> Result<ExitCode> {
     let index = load(g)?;
     let c = index.counts();
     if g.json {
-        let kinds: serde_json::Map<_, _> =
-            c.by_kind.iter().map(|(k, n)| (k.as_str().to_owned(), json!(n))).collect();
-        let districts: serde_json::Map<_, _> =
-            c.by_district.iter().map(|(d, n)| (d.clone(), json!(n))).collect();
-        let cuisines: serde_json::Map<_, _> =
-            c.by_cuisine.iter().map(|(k, n)| (k.as_str().to_owned(), json!(n))).collect();
+        let kinds: serde_json::Map<_, _> = c
+            .by_kind
+            .iter()
+            .map(|(k, n)| (k.as_str().to_owned(), json!(n)))
+            .collect();
+        let districts: serde_json::Map<_, _> = c
+            .by_district
+            .iter()
+            .map(|(d, n)| (d.clone(), json!(n)))
+            .collect();
+        let cuisines: serde_json::Map<_, _> = c
+            .by_cuisine
+            .iter()
+            .map(|(k, n)| (k.as_str().to_owned(), json!(n)))
+            .collect();
         let v = json!({
             "total": c.total,
             "data_version": index.data_version(),
@@ -186,6 +203,9 @@ pub fn stats(g: &Global) -> Result<ExitCode> {
     for (d, n) in &c.by_district {
         println!("  {d}\t{n:>9}");
     }
-    println!("  unknown\t{:>9}\n  outside\t{:>9}", c.unknown_district, c.outside);
+    println!(
+        "  unknown\t{:>9}\n  outside\t{:>9}",
+        c.unknown_district, c.outside
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -9,6 +9,7 @@ mod backend;
 mod formats;
 mod import;
 mod index;
+mod live;
 
 pub use backend::{
     merge, CheckKind, ChangeKind, FieldChange, HistoryEntry, IdConflict, Merged, PostgresStore,
@@ -25,3 +26,4 @@ pub use import::{
     import_files, import_places, load_index, prepare_all, ImportError, ImportFile, ImportReport,
     Stage, StepCounts,
 };
+pub use live::LiveIndex;

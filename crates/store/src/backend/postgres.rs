@@ -312,7 +312,7 @@ impl<'a, 'b> Ops<'a, 'b> {
     }
 }
 
-impl WriteOps for Ops<'_, '_> {
+impl<'p> WriteOps<'p> for Ops<'_, '_> {
     fn probe(&mut self, key: &KeyRef<'_>) -> Result<Option<i64>, StoreError> {
         let (stmt, value): (_, &(dyn ToSql + Sync)) = match key {
             KeyRef::PlaceId(p) => (&self.probes[0], p),
@@ -346,7 +346,7 @@ impl WriteOps for Ops<'_, '_> {
         }
     }
 
-    fn insert(&mut self, row: &Row<'_>, at: i64) -> Result<i64, StoreError> {
+    fn insert(&mut self, row: Row<'p>, at: i64) -> Result<i64, StoreError> {
         let r = self
             .tx
             .query_one(

@@ -198,6 +198,9 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     };
     let conn = Connection::open(path).map_err(unavailable)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(unavailable)?;
+    // Only takes effect while the file is still empty (before the switch to WAL below).
+    conn.execute_batch(&format!("PRAGMA page_size = {};", std::env::var("XX_PS").unwrap_or("4096".into())))
+        .map_err(unavailable)?;
     let mode: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
         .map_err(unavailable)?;
@@ -278,36 +281,98 @@ fn query_record(
     row.map(to_record).transpose()
 }
 
-/// The statements of one write transaction.
-struct Ops<'t> {
+/// Rows per multi-row `INSERT` of deferred inserts (10 parameters each for `places`).
+const INSERT_BATCH: usize = 64;
+
+const INSERT_PLACES: &str = "INSERT OR ROLLBACK INTO places (id, place_id, cid, osm, source_key, kind, \
+     status, created_at, updated_at, data, provenance) VALUES ";
+const INSERT_HISTORY: &str = "INSERT INTO history (place, seq, at, source, change) VALUES ";
+
+/// `INSERT … VALUES (…), (…)` with `rows` groups of `row` (numbered parameters per row).
+fn multi_row_sql(head: &str, rows: usize, params: usize, row: impl Fn(usize) -> String) -> String {
+    let mut sql = String::with_capacity(head.len() + rows * (params * 5 + 8));
+    sql.push_str(head);
+    for i in 0..rows {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&row(i * params));
+    }
+    sql
+}
+
+fn places_sql(rows: usize) -> String {
+    multi_row_sql(INSERT_PLACES, rows, 10, |b| {
+        format!(
+            "(?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{})",
+            b + 1,
+            b + 2,
+            b + 3,
+            b + 4,
+            b + 5,
+            b + 6,
+            b + 7,
+            b + 8,
+            b + 8,
+            b + 9,
+            b + 10
+        )
+    })
+}
+
+fn history_sql(rows: usize) -> String {
+    multi_row_sql(INSERT_HISTORY, rows, 4, |b| {
+        format!("(?{}, 0, ?{}, ?{}, ?{})", b + 1, b + 2, b + 3, b + 4)
+    })
+}
+
+/// A deferred `places` insert.
+struct PendingPlace<'p> {
+    id: i64,
+    at: i64,
+    row: Row<'p>,
+}
+
+/// A deferred `created` history row.
+struct PendingCreated {
+    id: i64,
+    at: i64,
+    source: Option<Source>,
+}
+
+/// The statements of one write transaction. New places get their ids here (the largest id plus
+/// one, as SQLite would pick: the transaction holds the write lock and nothing is ever deleted),
+/// so inserts and their `created` history rows are deferred and written [`INSERT_BATCH`] rows per
+/// statement; every read, update and other history row writes them first.
+struct Ops<'t, 'p> {
+    tx: &'t rusqlite::Transaction<'t>,
     probe_place_id: CachedStatement<'t>,
     probe_cid: CachedStatement<'t>,
     probe_osm: CachedStatement<'t>,
     probe_source: CachedStatement<'t>,
     load: CachedStatement<'t>,
-    insert: CachedStatement<'t>,
     update: CachedStatement<'t>,
     history: CachedStatement<'t>,
     next_seq: CachedStatement<'t>,
+    /// The id of the next new place, once known.
+    next_id: Option<i64>,
+    places: Vec<PendingPlace<'p>>,
+    created: Vec<PendingCreated>,
 }
 
-impl<'t> Ops<'t> {
-    fn new(tx: &'t rusqlite::Transaction<'_>) -> Result<Ops<'t>, StoreError> {
+impl<'t, 'p> Ops<'t, 'p> {
+    fn new(tx: &'t rusqlite::Transaction<'t>) -> Result<Ops<'t, 'p>, StoreError> {
         let p = |sql: &str| {
             tx.prepare_cached(sql)
                 .map_err(StoreError::sqlite("preparing the upsert statements"))
         };
         Ok(Ops {
+            tx,
             probe_place_id: p("SELECT id FROM places WHERE place_id = ?1")?,
             probe_cid: p("SELECT id FROM places WHERE cid = ?1")?,
             probe_osm: p("SELECT id FROM places WHERE osm = ?1")?,
             probe_source: p("SELECT id FROM places WHERE source_key = ?1")?,
             load: p("SELECT data, provenance FROM places WHERE id = ?1")?,
-            insert: p(
-                "INSERT INTO places (place_id, cid, osm, source_key, kind, status, \
-                       created_at, updated_at, data, provenance) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)",
-            )?,
             update: p(
                 "UPDATE places SET place_id = ?2, cid = ?3, osm = ?4, source_key = ?5, \
                        kind = ?6, status = ?7, updated_at = ?8, data = ?9, provenance = ?10 \
@@ -318,12 +383,96 @@ impl<'t> Ops<'t> {
                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?,
             next_seq: p("SELECT COALESCE(MAX(seq) + 1, 0) FROM history WHERE place = ?1")?,
+            next_id: None,
+            places: Vec::with_capacity(INSERT_BATCH),
+            created: Vec::with_capacity(INSERT_BATCH),
         })
+    }
+
+    /// Writes the deferred inserts, then their history rows.
+    fn flush(&mut self) -> Result<(), StoreError> {
+        let fail = |first: Option<&PendingPlace<'_>>| {
+            let key = first.map_or("", |p| p.row.source_key).to_owned();
+            StoreError::sqlite(format!("inserting place {key:?}"))
+        };
+        let mut rest = &self.places[..];
+        while !rest.is_empty() {
+            let n = if rest.len() >= INSERT_BATCH {
+                INSERT_BATCH
+            } else {
+                1
+            };
+            let (now, later) = rest.split_at(n);
+            let sql = if n == 1 {
+                places_sql(1)
+            } else {
+                places_sql(INSERT_BATCH)
+            };
+            let mut stmt = self.tx.prepare_cached(&sql).map_err(fail(now.first()))?;
+            for (i, p) in now.iter().enumerate() {
+                let b = i * 10;
+                let r = &p.row;
+                (|| {
+                    stmt.raw_bind_parameter(b + 1, p.id)?;
+                    stmt.raw_bind_parameter(b + 2, r.place_id)?;
+                    stmt.raw_bind_parameter(b + 3, r.cid)?;
+                    stmt.raw_bind_parameter(b + 4, r.osm.as_deref())?;
+                    stmt.raw_bind_parameter(b + 5, r.source_key)?;
+                    stmt.raw_bind_parameter(b + 6, r.kind)?;
+                    stmt.raw_bind_parameter(b + 7, r.status)?;
+                    stmt.raw_bind_parameter(b + 8, p.at)?;
+                    stmt.raw_bind_parameter(b + 9, r.data.as_str())?;
+                    stmt.raw_bind_parameter(b + 10, r.provenance.as_str())
+                })()
+                .map_err(fail(Some(p)))?;
+            }
+            stmt.raw_execute().map_err(fail(now.first()))?;
+            rest = later;
+        }
+        self.places.clear();
+        let mut rest = &self.created[..];
+        while !rest.is_empty() {
+            let n = if rest.len() >= INSERT_BATCH {
+                INSERT_BATCH
+            } else {
+                1
+            };
+            let (now, later) = rest.split_at(n);
+            let fail = || StoreError::sqlite(format!("writing the history of place {}", now[0].id));
+            let sql = if n == 1 {
+                history_sql(1)
+            } else {
+                history_sql(INSERT_BATCH)
+            };
+            let mut stmt = self.tx.prepare_cached(&sql).map_err(fail())?;
+            for (i, h) in now.iter().enumerate() {
+                let b = i * 4;
+                (|| {
+                    stmt.raw_bind_parameter(b + 1, h.id)?;
+                    stmt.raw_bind_parameter(b + 2, h.at)?;
+                    stmt.raw_bind_parameter(b + 3, h.source.map(Source::as_str))?;
+                    stmt.raw_bind_parameter(b + 4, ChangeKind::Created.as_str())
+                })()
+                .map_err(fail())?;
+            }
+            stmt.raw_execute().map_err(fail())?;
+            rest = later;
+        }
+        self.created.clear();
+        Ok(())
+    }
+
+    fn flush_if_pending(&mut self) -> Result<(), StoreError> {
+        if self.places.is_empty() && self.created.is_empty() {
+            return Ok(());
+        }
+        self.flush()
     }
 }
 
-impl WriteOps for Ops<'_> {
+impl<'p> WriteOps<'p> for Ops<'_, 'p> {
     fn probe(&mut self, key: &KeyRef<'_>) -> Result<Option<i64>, StoreError> {
+        self.flush_if_pending()?;
         let (stmt, value): (_, &dyn rusqlite::ToSql) = match key {
             KeyRef::PlaceId(p) => (&mut self.probe_place_id, p),
             KeyRef::Cid(c) => (&mut self.probe_cid, c),
@@ -336,6 +485,7 @@ impl WriteOps for Ops<'_> {
     }
 
     fn load(&mut self, id: i64) -> Result<Option<Place>, StoreError> {
+        self.flush_if_pending()?;
         let row: Option<(String, String)> = self
             .load
             .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -344,26 +494,29 @@ impl WriteOps for Ops<'_> {
         row.map(|(d, p)| stored::decode(id, &d, &p)).transpose()
     }
 
-    fn insert(&mut self, row: &Row<'_>, at: i64) -> Result<i64, StoreError> {
-        self.insert
-            .insert(params![
-                row.place_id,
-                row.cid,
-                row.osm,
-                row.source_key,
-                row.kind,
-                row.status,
-                at,
-                row.data,
-                row.provenance
-            ])
-            .map_err(StoreError::sqlite(format!(
-                "inserting place {:?}",
-                row.source_key
-            )))
+    fn insert(&mut self, row: Row<'p>, at: i64) -> Result<i64, StoreError> {
+        let id = match self.next_id {
+            Some(id) => id,
+            None => self
+                .tx
+                .query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM places", [], |r| {
+                    r.get(0)
+                })
+                .map_err(StoreError::sqlite("numbering new places"))?,
+        };
+        let next = id
+            .checked_add(1)
+            .ok_or_else(|| StoreError::corrupt(id, "place ids are exhausted"))?;
+        self.next_id = Some(next);
+        self.places.push(PendingPlace { id, at, row });
+        if self.places.len() >= INSERT_BATCH {
+            self.flush()?;
+        }
+        Ok(id)
     }
 
     fn update(&mut self, id: i64, row: &Row<'_>, at: i64) -> Result<(), StoreError> {
+        self.flush_if_pending()?;
         self.update
             .execute(params![
                 id,
@@ -389,6 +542,12 @@ impl WriteOps for Ops<'_> {
         change: ChangeKind,
         fields: Option<&str>,
     ) -> Result<(), StoreError> {
+        if change == ChangeKind::Created && fields.is_none() {
+            // Written after the place's own deferred insert (a new place has no history yet).
+            self.created.push(PendingCreated { id, at, source });
+            return Ok(());
+        }
+        self.flush_if_pending()?;
         let seq: i64 = match change {
             ChangeKind::Created => 0,
             _ => self
@@ -411,6 +570,10 @@ impl WriteOps for Ops<'_> {
                 "writing the history of place {id}"
             )))?;
         Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), StoreError> {
+        self.flush_if_pending()
     }
 }
 

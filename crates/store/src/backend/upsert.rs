@@ -99,14 +99,19 @@ impl<'a> Row<'a> {
     }
 }
 
-/// The statements of one open write transaction.
-pub(crate) trait WriteOps {
+/// The statements of one open write transaction; `'p` is the lifetime of the incoming places.
+///
+/// A backend may defer inserts (and the `created` history rows that follow them) and write them
+/// in batches, as long as every other call sees them: it must write what it deferred before
+/// answering a probe or a load, before an update or a non-creation history row, and in
+/// [`WriteOps::finish`].
+pub(crate) trait WriteOps<'p> {
     /// The record holding `key`, if any (including rows written earlier in this transaction).
     fn probe(&mut self, key: &KeyRef<'_>) -> Result<Option<i64>, StoreError>;
     /// The stored place of record `id`.
     fn load(&mut self, id: i64) -> Result<Option<Place>, StoreError>;
     /// Inserts a new record created at `at` (µs) and returns its id.
-    fn insert(&mut self, row: &Row<'_>, at: i64) -> Result<i64, StoreError>;
+    fn insert(&mut self, row: Row<'p>, at: i64) -> Result<i64, StoreError>;
     /// Rewrites record `id`, updated at `at` (µs).
     fn update(&mut self, id: i64, row: &Row<'_>, at: i64) -> Result<(), StoreError>;
     /// Appends a history row; `fields` is the JSON array of field changes.
@@ -118,6 +123,34 @@ pub(crate) trait WriteOps {
         change: ChangeKind,
         fields: Option<&str>,
     ) -> Result<(), StoreError>;
+    /// Writes whatever is still deferred; called once at the end of an upsert.
+    fn finish(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// Places encoded per chunk by the encoder thread of a bulk insert.
+const ENCODE_CHUNK: usize = 2048;
+/// Batches smaller than this are encoded inline.
+const ENCODE_AHEAD_MIN: usize = 2 * ENCODE_CHUNK;
+
+/// The rows of the incoming places, encoded ahead of the write loop on another thread (in
+/// parallel chunks) when the table was empty, where nearly every place is inserted as it comes.
+struct Encoded<'p> {
+    rx: std::sync::mpsc::Receiver<Vec<Result<Row<'p>, StoreError>>>,
+    chunk: std::vec::IntoIter<Result<Row<'p>, StoreError>>,
+}
+
+impl<'p> Encoded<'p> {
+    /// The encoded row of the next place (call once per place, in order).
+    fn next(&mut self) -> Option<Result<Row<'p>, StoreError>> {
+        loop {
+            if let Some(r) = self.chunk.next() {
+                return Some(r);
+            }
+            self.chunk = self.rx.recv().ok()?.into_iter();
+        }
+    }
 }
 
 /// Keys written in this transaction, when the table was empty at its start: a key not in here
@@ -142,7 +175,7 @@ impl Written {
 }
 
 fn probe(
-    ops: &mut dyn WriteOps,
+    ops: &mut dyn WriteOps<'_>,
     written: &Option<Written>,
     key: &KeyRef<'_>,
 ) -> Result<Option<i64>, StoreError> {
@@ -168,12 +201,43 @@ fn fields_json(changes: &[super::FieldChange]) -> Result<String, StoreError> {
 }
 
 /// Upserts `places` through `ops` (one open transaction). `table_was_empty` enables skipping
-/// probes for keys not written in this transaction.
-pub(crate) fn run_upsert(
-    ops: &mut dyn WriteOps,
-    places: &[Place],
+/// probes for keys not written in this transaction, and encoding rows ahead on another thread.
+pub(crate) fn run_upsert<'p>(
+    ops: &mut dyn WriteOps<'p>,
+    places: &'p [Place],
     at: DateTime<Utc>,
     table_was_empty: bool,
+) -> Result<UpsertReport, StoreError> {
+    if !table_was_empty || places.len() < ENCODE_AHEAD_MIN {
+        return upsert_loop(ops, places, at, table_was_empty, None);
+    }
+    std::thread::scope(|s| {
+        // Two chunks in flight: the encoder stays ahead without holding the whole batch.
+        let (tx, rx) = std::sync::mpsc::sync_channel(2);
+        s.spawn(move || {
+            use rayon::prelude::*;
+            for chunk in places.chunks(ENCODE_CHUNK) {
+                let rows: Vec<_> = chunk.par_iter().map(Row::new).collect();
+                if tx.send(rows).is_err() {
+                    return; // the write loop stopped early
+                }
+            }
+        });
+        let encoded = Encoded {
+            rx,
+            chunk: Vec::new().into_iter(),
+        };
+        // Returning drops the receiver, which stops the encoder.
+        upsert_loop(ops, places, at, true, Some(encoded))
+    })
+}
+
+fn upsert_loop<'p>(
+    ops: &mut dyn WriteOps<'p>,
+    places: &'p [Place],
+    at: DateTime<Utc>,
+    table_was_empty: bool,
+    mut encoded: Option<Encoded<'p>>,
 ) -> Result<UpsertReport, StoreError> {
     let at_us = to_micros(at);
     let mut written = table_was_empty.then(Written::default);
@@ -182,6 +246,7 @@ pub(crate) fn run_upsert(
         ..UpsertReport::default()
     };
     for (index, incoming) in places.iter().enumerate() {
+        let ahead = encoded.as_mut().and_then(Encoded::next);
         if incoming.ids.source_key.trim().is_empty() {
             return Err(reject(index, incoming, "the source key is empty"));
         }
@@ -200,8 +265,11 @@ pub(crate) fn run_upsert(
         }
         let id = match matched {
             None => {
-                let row = Row::new(incoming)?;
-                let id = ops.insert(&row, at_us)?;
+                let row = match ahead {
+                    Some(row) => row?,
+                    None => Row::new(incoming)?,
+                };
+                let id = ops.insert(row, at_us)?;
                 let source = newest_source(incoming, std::iter::empty());
                 ops.history(id, at_us, source, ChangeKind::Created, None)?;
                 if let Some(w) = written.as_mut() {
@@ -257,12 +325,13 @@ pub(crate) fn run_upsert(
         };
         report.ids.push(PlaceId(id));
     }
+    ops.finish()?;
     Ok(report)
 }
 
 /// Marks record `id` permanently closed; `Ok(false)` when it already was.
 pub(crate) fn run_close(
-    ops: &mut dyn WriteOps,
+    ops: &mut dyn WriteOps<'_>,
     id: PlaceId,
     source: Source,
     at: DateTime<Utc>,

@@ -3,6 +3,9 @@
 //! schedules), and the column part of a query's filter.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+
+use rayon::prelude::*;
 
 use sadomap_core::{Locality, OpeningHours, PlaceRecord, Region, WeekTime};
 
@@ -18,6 +21,20 @@ pub(crate) const NO_CUISINE: u8 = 255;
 pub(crate) const NO_TOWN: u16 = u16::MAX;
 /// Location code of a place without coordinates.
 pub(crate) const NO_LOCATION: u32 = u32::MAX;
+
+/// The codes of one row that need no dictionary beyond the region's (`None`: look up or append
+/// in the sequential pass).
+struct RowCodes {
+    features: u64,
+    /// Hash of the opening periods.
+    hours: Option<u64>,
+    rating: u16,
+    town: Option<u16>,
+    district: Option<u8>,
+    kind: u8,
+    cuisine: u8,
+    price: u8,
+}
 
 /// One town the index knows: the region's towns first, then names only seen in the data.
 #[derive(Debug, Clone)]
@@ -68,8 +85,58 @@ pub(crate) fn rating_code(stars: f32) -> u16 {
 
 impl Columns {
     /// Builds the columns of `records` (already in row order).
+    ///
+    /// Codes that only need the region's dictionaries are worked out in parallel; one sequential
+    /// pass then appends names the region does not know (in order of first appearance) and
+    /// interns the opening schedules.
     pub fn build(records: &[PlaceRecord], region: &Region) -> Columns {
         let n = records.len();
+        let district_ix: HashMap<&str, u8> = region
+            .districts
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.name.as_str(), i as u8))
+            .collect();
+        // Towns by (district, name), and by name alone as a fallback.
+        let mut town_ix: HashMap<(u8, &str), u16> = HashMap::new();
+        let mut town_by_name: HashMap<&str, u16> = HashMap::new();
+        for (i, t) in region.towns.iter().enumerate().take(usize::from(NO_TOWN)) {
+            town_ix.insert((t.district, t.name.as_str()), i as u16);
+            town_by_name.entry(t.name.as_str()).or_insert(i as u16);
+        }
+        let rows: Vec<RowCodes> = records
+            .par_iter()
+            .map(|r| {
+                let p = &r.place;
+                let district = match &p.locality {
+                    Locality::Unknown => Some(DISTRICT_UNKNOWN),
+                    Locality::Outside => Some(DISTRICT_OUTSIDE),
+                    Locality::District(name) => district_ix.get(name.as_str()).copied(),
+                };
+                let town = match &p.town {
+                    None => Some(NO_TOWN),
+                    Some(name) => district
+                        .and_then(|d| town_ix.get(&(d, name.as_str())))
+                        .or_else(|| town_by_name.get(name.as_str()))
+                        .copied(),
+                };
+                let hours = p.hours.as_ref().map(|h| {
+                    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                    h.periods.hash(&mut hasher);
+                    hasher.finish()
+                });
+                RowCodes {
+                    features: p.features.present().bits(),
+                    hours,
+                    rating: p.rating.map_or(0, |x| rating_code(x.stars)),
+                    town,
+                    district,
+                    kind: kind_code(p.kind),
+                    cuisine: p.cuisine.map_or(NO_CUISINE, |x| x.index()),
+                    price: p.price.map_or(0, |x| x.rank()),
+                }
+            })
+            .collect();
         let mut c = Columns {
             kind: Vec::with_capacity(n),
             district: Vec::with_capacity(n),
@@ -92,76 +159,70 @@ impl Columns {
                 .collect(),
             schedules: Vec::new(),
         };
-        let mut district_ix: HashMap<String, u8> = c
-            .district_names
-            .iter()
-            .enumerate()
-            .map(|(i, d)| (d.clone(), i as u8))
-            .collect();
-        // Towns by (district, name), and by name alone as a fallback.
-        let mut town_ix: HashMap<(u8, String), u16> = HashMap::new();
-        let mut town_by_name: HashMap<String, u16> = HashMap::new();
-        for (i, t) in region.towns.iter().enumerate().take(usize::from(NO_TOWN)) {
-            town_ix.insert((t.district, t.name.clone()), i as u16);
-            town_by_name.entry(t.name.clone()).or_insert(i as u16);
-        }
-        let mut sched_ix: HashMap<Vec<sadomap_core::Period>, u32> = HashMap::new();
-        for r in records {
+        // Names only seen in the data, and schedules by hash (ids of equal hashes).
+        let mut new_districts: HashMap<&str, u8> = HashMap::new();
+        let mut new_towns: HashMap<&str, u16> = HashMap::new();
+        let mut sched_ix: HashMap<u64, Vec<u32>> = HashMap::new();
+        for (r, x) in records.iter().zip(rows) {
             let p = &r.place;
-            c.kind.push(kind_code(p.kind));
-            let d = match &p.locality {
-                Locality::Unknown => DISTRICT_UNKNOWN,
-                Locality::Outside => DISTRICT_OUTSIDE,
-                Locality::District(name) => match district_ix.get(name) {
+            c.kind.push(x.kind);
+            let d = match (x.district, &p.locality) {
+                (Some(d), _) => d,
+                (None, Locality::District(name)) => match new_districts.get(name.as_str()) {
                     Some(&i) => i,
                     None if c.district_names.len() < usize::from(DISTRICT_OTHER) => {
                         let i = c.district_names.len() as u8;
                         c.district_names.push(name.clone());
                         c.district_kana.push(String::new());
-                        district_ix.insert(name.clone(), i);
+                        new_districts.insert(name, i);
                         i
                     }
                     None => DISTRICT_OTHER,
                 },
+                (None, _) => DISTRICT_UNKNOWN,
             };
             c.district.push(d);
-            c.cuisine.push(p.cuisine.map_or(NO_CUISINE, |x| x.index()));
-            c.price.push(p.price.map_or(0, |x| x.rank()));
-            c.rating.push(p.rating.map_or(0, |x| rating_code(x.stars)));
-            c.features.push(p.features.present().bits());
-            let h = match &p.hours {
-                Some(h) => {
-                    let next = c.schedules.len() as u32;
-                    let id = *sched_ix.entry(h.periods.clone()).or_insert(next);
-                    if id == next {
+            c.cuisine.push(x.cuisine);
+            c.price.push(x.price);
+            c.rating.push(x.rating);
+            c.features.push(x.features);
+            let h = match (&p.hours, x.hours) {
+                (Some(h), Some(hash)) => {
+                    let ids = sched_ix.entry(hash).or_default();
+                    let found = ids
+                        .iter()
+                        .copied()
+                        .find(|&id| c.schedules[id as usize].periods == h.periods);
+                    let id = found.unwrap_or_else(|| {
+                        let id = c.schedules.len() as u32;
                         c.schedules.push(OpeningHours {
                             periods: h.periods.clone(),
                             ..OpeningHours::default()
                         });
-                    }
+                        ids.push(id);
+                        id
+                    });
                     id + 1
                 }
-                None => 0,
+                _ => 0,
             };
             c.hours.push(h);
-            let t = match &p.town {
-                None => NO_TOWN,
-                Some(name) => match town_ix.get(&(d, name.clone())) {
+            let t = match (x.town, &p.town) {
+                (Some(t), _) => t,
+                (None, Some(name)) => match new_towns.get(name.as_str()) {
                     Some(&t) => t,
-                    None => match town_by_name.get(name) {
-                        Some(&t) => t,
-                        None if c.towns.len() < usize::from(NO_TOWN) => {
-                            let t = c.towns.len() as u16;
-                            c.towns.push(TownEntry {
-                                name: name.clone(),
-                                kana: None,
-                            });
-                            town_by_name.insert(name.clone(), t);
-                            t
-                        }
-                        None => NO_TOWN,
-                    },
+                    None if c.towns.len() < usize::from(NO_TOWN) => {
+                        let t = c.towns.len() as u16;
+                        c.towns.push(TownEntry {
+                            name: name.clone(),
+                            kana: None,
+                        });
+                        new_towns.insert(name, t);
+                        t
+                    }
+                    None => NO_TOWN,
                 },
+                (None, None) => NO_TOWN,
             };
             c.town.push(t);
         }

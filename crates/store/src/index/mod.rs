@@ -111,33 +111,33 @@ impl Index {
     /// Builds an index of `records` (any order; of records sharing an id the last one given is
     /// kept) for `region`, labelled `data_version`.
     pub fn build(mut records: Vec<PlaceRecord>, region: &Region, data_version: u64) -> Index {
-        records.reverse();
-        records.sort_by_key(|r| r.id);
-        records.dedup_by_key(|r| r.id);
+        let __t = std::time::Instant::now();
+        let __p = |l: &str| if std::env::var_os("SADOMAP_INDEX_TIMINGS").is_some() { eprintln!("  {l}: {:?}", __t.elapsed()) };
+        if !records.windows(2).all(|w| w[0].id < w[1].id) {
+            records.reverse();
+            records.sort_by_key(|r| r.id);
+            records.dedup_by_key(|r| r.id);
+        }
+        __p("dedup");
         let mut cols = Columns::build(&records, region);
+        __p("columns");
 
-        // Spatial trees, in parallel.
-        let point = |i: usize| {
-            records[i]
-                .place
-                .location
-                .map(|p| (p.lat(), p.lng(), i as u32))
-        };
-        let specs: Vec<(bool, u8)> = (0..Kind::ALL.len() as u8)
-            .map(|k| (true, k))
-            .chain((0..Cuisine::ALL.len() as u8).map(|c| (false, c)))
-            .collect();
-        let mut trees: Vec<GeoTree> = specs
-            .par_iter()
-            .map(|&(by_kind, code)| {
-                let col = if by_kind { &cols.kind } else { &cols.cuisine };
-                let pts: Vec<(f64, f64, u32)> = (0..records.len())
-                    .filter(|&i| col[i] == code)
-                    .filter_map(point)
-                    .collect();
-                GeoTree::build(pts)
-            })
-            .collect();
+        // Spatial trees, the text index and the numeric orders, all in parallel.
+        let ((mut trees, text), (by_rating, by_price)) = rayon::join(
+            || {
+                rayon::join(
+                    || build_trees(&records, &cols),
+                    || TextIndex::build(&records, &cols),
+                )
+            },
+            || {
+                rayon::join(
+                    || counting_order(&cols, 1 << 16, |c, r| rating_key(c, r) as usize),
+                    || counting_order(&cols, 256, |c, r| price_key(c, r) as usize),
+                )
+            },
+        );
+        __p("trees+text");
         let cuisine_trees = trees.split_off(Kind::ALL.len());
         let kind_trees = trees;
         for t in &kind_trees {
@@ -148,22 +148,10 @@ impl Index {
         let unlocated: Vec<u32> = (0..records.len() as u32)
             .filter(|&r| cols.loc[r as usize] == NO_LOCATION)
             .collect();
-
-        let text = TextIndex::build(&records, &cols);
-
-        let n = records.len() as u32;
-        let mut by_name: Vec<u32> = (0..n).collect();
-        by_name.par_sort_unstable_by(|&a, &b| {
-            text.name_key(a as usize)
-                .cmp(text.name_key(b as usize))
-                .then(a.cmp(&b))
-        });
-        let mut by_rating: Vec<u32> = (0..n).collect();
-        by_rating.par_sort_unstable_by_key(|&r| (rating_key(&cols, r as usize), r));
-        let mut by_price: Vec<u32> = (0..n).collect();
-        by_price.par_sort_unstable_by_key(|&r| (price_key(&cols, r as usize), r));
-
+        let by_name = name_order(&text, records.len());
+        __p("orders");
         let counts = count(&records, &cols);
+        __p("counts");
         Index {
             records,
             cols,
@@ -237,6 +225,79 @@ impl Index {
                 * 4,
         }
     }
+}
+
+/// One tree per kind (`Kind::ALL` order), then one per cuisine (`Cuisine::ALL` order).
+fn build_trees(records: &[PlaceRecord], cols: &Columns) -> Vec<GeoTree> {
+    let specs: Vec<(bool, u8)> = (0..Kind::ALL.len() as u8)
+        .map(|k| (true, k))
+        .chain((0..Cuisine::ALL.len() as u8).map(|c| (false, c)))
+        .collect();
+    specs
+        .par_iter()
+        .map(|&(by_kind, code)| {
+            let col = if by_kind { &cols.kind } else { &cols.cuisine };
+            let pts: Vec<(f64, f64, u32)> = col
+                .iter()
+                .enumerate()
+                .filter(|&(_, &c)| c == code)
+                .filter_map(|(i, _)| {
+                    records[i]
+                        .place
+                        .location
+                        .map(|p| (p.lat(), p.lng(), i as u32))
+                })
+                .collect();
+            GeoTree::build(pts)
+        })
+        .collect()
+}
+
+/// All rows ordered by `key` (below `buckets`), ties in row order: a counting sort.
+fn counting_order(
+    cols: &Columns,
+    buckets: usize,
+    key: impl Fn(&Columns, usize) -> usize,
+) -> Vec<u32> {
+    let n = cols.kind.len();
+    let mut start = vec![0u32; buckets + 1];
+    for r in 0..n {
+        start[key(cols, r) + 1] += 1;
+    }
+    for i in 1..=buckets {
+        start[i] += start[i - 1];
+    }
+    let mut out = vec![0u32; n];
+    for r in 0..n {
+        let k = key(cols, r);
+        out[start[k] as usize] = r as u32;
+        start[k] += 1;
+    }
+    out
+}
+
+/// All rows ordered by name key, ties in row order. Sorted on the keys' first 16 bytes, which
+/// settle most comparisons; equal prefixes compare the whole keys.
+fn name_order(text: &TextIndex, n: usize) -> Vec<u32> {
+    let mut v: Vec<(u128, u32)> = (0..n)
+        .into_par_iter()
+        .map(|r| {
+            let mut b = [0u8; 16];
+            let k = text.name_key(r).as_bytes();
+            let m = k.len().min(16);
+            b[..m].copy_from_slice(&k[..m]);
+            (u128::from_be_bytes(b), r as u32)
+        })
+        .collect();
+    v.par_sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| {
+                text.name_key(a.1 as usize)
+                    .cmp(text.name_key(b.1 as usize))
+            })
+            .then(a.1.cmp(&b.1))
+    });
+    v.into_iter().map(|x| x.1).collect()
 }
 
 fn count(records: &[PlaceRecord], cols: &Columns) -> IndexCounts {

@@ -12,7 +12,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use rayon::prelude::*;
-use sadomap_core::{search_key, PlaceRecord};
+use sadomap_core::{fold_variant_kanji, is_kanji, search_key, PlaceRecord};
 
 use super::columns::{Columns, DISTRICT_OTHER, NO_TOWN};
 
@@ -158,31 +158,93 @@ pub(crate) fn query_key(q: &str) -> String {
     search_key(q).chars().filter(|c| !c.is_control()).collect()
 }
 
-fn place_key(r: &PlaceRecord, cols: &Columns, row: usize) -> String {
+/// Whether `c` is a character [`push_key`] may fold itself: printable ASCII, hiragana and
+/// katakana without the combining or compatibility ones, and the CJK unified ideographs. Every
+/// one is a starter that NFKC leaves alone and that never composes with a neighbour, so a string
+/// of them is NFKC, and so is its key.
+#[inline]
+fn is_plain(c: char) -> bool {
+    matches!(c as u32, 0x20..=0x7e | 0x3041..=0x3096 | 0x30a1..=0x30fa | 0x30fc | 0x4e00..=0x9fff)
+}
+
+/// Whether a plain character is dropped from search keys (ASCII whitespace and punctuation).
+#[inline]
+fn plain_separator(c: char) -> bool {
+    c == ' ' || c.is_ascii_punctuation()
+}
+
+/// Appends `search_key(s)` to `out`, without control characters other than [`SEP`].
+///
+/// Text made only of plain characters (see [`is_plain`]; nearly all stored text, which was
+/// normalised on import) is folded here directly, exactly as `search_key` folds it, without
+/// allocating and without the NFKC pass; anything else goes through `search_key` itself.
+fn push_key(s: &str, out: &mut String) {
+    if !s.chars().all(is_plain) {
+        out.extend(
+            search_key(s)
+                .chars()
+                .filter(|&c| c == SEP || !c.is_control()),
+        );
+        return;
+    }
+    if s.is_ascii() {
+        out.extend(
+            s.bytes()
+                .filter(|&b| !plain_separator(char::from(b)))
+                .map(|b| char::from(b.to_ascii_lowercase())),
+        );
+        return;
+    }
+    let mut prev: Option<char> = None;
+    let mut it = s.chars().filter(|&c| !plain_separator(c)).peekable();
+    while let Some(c) = it.next() {
+        let next = it.peek().copied();
+        let c2 = match c {
+            // A long-vowel mark between digits is a hyphen: dropped.
+            'ー' if prev.is_some_and(|p| p.is_ascii_digit())
+                && next.is_some_and(|n| n.is_ascii_digit()) =>
+            {
+                prev = Some(c);
+                continue;
+            }
+            'ケ' | 'ヶ' | 'ヵ' | 'が' | 'ガ'
+                if prev.is_some_and(is_kanji) && next.is_some_and(is_kanji) =>
+            {
+                'け'
+            }
+            '\u{30a1}'..='\u{30f6}' => char::from_u32(c as u32 - 0x60).unwrap_or(c),
+            '\u{4e00}'..='\u{9fff}' => fold_variant_kanji(c),
+            _ => c.to_ascii_lowercase(),
+        };
+        out.push(c2);
+        prev = Some(c);
+    }
+}
+
+/// Appends the key of one place (fields separated by [`SEP`]) to `out`.
+fn push_place_key(r: &PlaceRecord, cols: &Columns, row: usize, out: &mut String) {
     let p = &r.place;
-    let mut k = search_key(&p.names.ja);
+    push_key(&p.names.ja, out);
     for s in [&p.names.kana, &p.names.en, &p.address]
         .into_iter()
         .flatten()
     {
-        k.push(SEP);
-        k.push_str(&search_key(s));
+        out.push(SEP);
+        push_key(s, out);
     }
     // Names the dictionaries could not hold are searched as part of the place itself.
     if cols.district[row] == DISTRICT_OTHER {
         if let Some(d) = p.locality.district() {
-            k.push(SEP);
-            k.push_str(&search_key(d));
+            out.push(SEP);
+            push_key(d, out);
         }
     }
     if cols.town[row] == NO_TOWN {
         if let Some(t) = &p.town {
-            k.push(SEP);
-            k.push_str(&search_key(t));
+            out.push(SEP);
+            push_key(t, out);
         }
     }
-    k.retain(|c| c == SEP || !c.is_control());
-    k
 }
 
 fn build_postings(keys: &str, offsets: &[u64]) -> (GramMap<Posting>, Vec<u8>) {
@@ -245,19 +307,32 @@ fn build_postings(keys: &str, offsets: &[u64]) -> (GramMap<Posting>, Vec<u8>) {
 impl TextIndex {
     /// Builds the text index of `records` (in row order) with their columns.
     pub fn build(records: &[PlaceRecord], cols: &Columns) -> TextIndex {
-        let keys: Vec<String> = records
-            .par_iter()
+        // Keys in parallel chunks, each one string with its rows' end offsets, then joined.
+        const CHUNK: usize = 16 * 1024;
+        let parts: Vec<(String, Vec<u64>)> = records
+            .par_chunks(CHUNK)
             .enumerate()
-            .map(|(i, r)| place_key(r, cols, i))
+            .map(|(c, rs)| {
+                let mut s = String::with_capacity(rs.len() * 64);
+                let mut ends = Vec::with_capacity(rs.len());
+                for (i, r) in rs.iter().enumerate() {
+                    push_place_key(r, cols, c * CHUNK + i, &mut s);
+                    ends.push(s.len() as u64);
+                }
+                (s, ends)
+            })
             .collect();
-        let mut offsets = Vec::with_capacity(keys.len() + 1);
-        let mut all = String::with_capacity(keys.iter().map(String::len).sum());
+        let mut offsets = Vec::with_capacity(records.len() + 1);
+        let mut all = String::with_capacity(parts.iter().map(|p| p.0.len()).sum());
         offsets.push(0);
-        for k in keys {
-            all.push_str(&k);
-            offsets.push(all.len() as u64);
+        for (s, ends) in parts {
+            let base = all.len() as u64;
+            all.push_str(&s);
+            offsets.extend(ends.into_iter().map(|e| base + e));
         }
+        let __t = std::time::Instant::now();
         let (grams, mut blob) = build_postings(&all, &offsets);
+        if std::env::var_os("SADOMAP_INDEX_TIMINGS").is_some() { eprintln!("    postings: {:?}", __t.elapsed()) };
         // Row lists of towns and districts.
         let mut towns: Vec<PostingBuilder> =
             cols.towns.iter().map(|_| Default::default()).collect();
