@@ -2,18 +2,15 @@
 //! memory, SQLite on disk, and PostgreSQL (from `SADOMAP_TEST_POSTGRES_URL`, each test in its own
 //! schema; skipped when unset unless `SADOMAP_REQUIRE_SERVICES=1`).
 //!
-//! `cargo test --release -p sadomap-store --test store_backends -- --ignored --nocapture
-//! sqlite_bulk_upsert_rate` measures a 1M-place upsert into an empty SQLite store
-//! (`SADOMAP_BULK_N` changes the size).
+//! Bulk upsert throughput is measured by `cargo bench -p sadomap-store --bench upsert`.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 use sadomap_core::{
-    BusinessStatus, Cid, Cuisine, Field, GooglePlaceId, IdentityKey, Kind, LatLng, Locality, Place,
-    PlaceId, Source,
+    BusinessStatus, Cid, Cuisine, Field, GooglePlaceId, IdentityKey, Kind, LatLng, Place, PlaceId,
+    Source,
 };
 use sadomap_store::{
     ChangeKind, CheckKind, PostgresStore, RefreshPolicy, SqliteStore, Store, StoreError,
@@ -348,6 +345,78 @@ mod cases {
         assert_eq!(n, 3, "the stream stops at the first error");
     }
 
+    /// A batch big enough for the bulk path of an empty store (rows encoded ahead, multi-row
+    /// inserts): duplicates inside the batch still merge, every new place gets one `created` row,
+    /// and a bad place at the very end rolls everything back.
+    pub fn bulk_insert_into_empty_store(s: &dyn Store) {
+        const N: u64 = 5000;
+        let batch: Vec<Place> = (0..N)
+            .map(|i| {
+                let mut p = place(&format!("店{i}"), &format!("bulk:{i}"), Source::Csv, t(0));
+                if i % 1000 == 999 {
+                    // The same CID as place i - 499: merged into it.
+                    p.ids.cid = Some(Cid(i - 499));
+                    p.phone = Some(format!("0259-00-{i:04}"));
+                } else if i % 2 == 0 {
+                    p.ids.cid = Some(Cid(i));
+                }
+                p
+            })
+            .collect();
+        let mut bad = batch.clone();
+        bad.push(place("悪", " ", Source::Csv, t(0)));
+        let err = s.upsert(&bad, t(1)).unwrap_err();
+        assert!(matches!(err, StoreError::InvalidPlace { index, .. } if index == N as usize));
+        assert_eq!(s.count().unwrap(), 0);
+        assert_eq!(s.data_version().unwrap(), 0);
+
+        let r = s.upsert(&batch, t(1)).unwrap();
+        let merged = N / 1000;
+        assert_eq!(
+            (r.inserted, r.updated, r.unchanged),
+            (N - merged, merged, 0)
+        );
+        assert_eq!(s.count().unwrap(), N - merged);
+        for i in [0u64, 1, 998, 2501, N - 2] {
+            let rec = s.get(r.ids[i as usize]).unwrap().expect("stored");
+            assert_eq!(rec.place, batch[i as usize]);
+            assert_eq!(s.history(rec.id).unwrap().len(), 1);
+            let h = &s.history(rec.id).unwrap()[0];
+            assert_eq!(
+                (h.change, h.at, h.source),
+                (ChangeKind::Created, t(1), Some(Source::Csv))
+            );
+        }
+        let i = 1999usize;
+        assert_eq!(r.ids[i], r.ids[i - 499]);
+        let rec = s.get(r.ids[i]).unwrap().unwrap();
+        assert_eq!(rec.place.phone.as_deref(), Some("0259-00-1999"));
+        assert_eq!(rec.place.ids.source_key, "bulk:1500");
+        let kinds: Vec<_> = s
+            .history(rec.id)
+            .unwrap()
+            .iter()
+            .map(|h| h.change)
+            .collect();
+        assert_eq!(kinds, [ChangeKind::Created, ChangeKind::Updated]);
+        assert_eq!(
+            s.find(&IdentityKey::Source(format!("bulk:{}", N - 2)))
+                .unwrap()
+                .map(|r| r.id),
+            Some(r.ids[N as usize - 2])
+        );
+        let mut ids = r.ids.clone();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len() as u64, N - merged);
+        // New places after the bulk load keep getting fresh ids.
+        let more = s
+            .upsert(&[place("後", "bulk:after", Source::Csv, t(0))], t(2))
+            .unwrap();
+        assert!(!ids.contains(&more.ids[0]));
+        assert_eq!(s.count().unwrap(), N - merged + 1);
+    }
+
     /// Two handles on the same database, writing from two threads: overlapping identities end up
     /// as one record each, nothing is lost, every batch commits.
     pub fn concurrent_handles(a: &dyn Store, b: &dyn Store) {
@@ -435,6 +504,7 @@ for_every_backend!(
     identity_conflicts_are_reported,
     duplicates_within_a_batch_merge,
     for_each_streams_in_id_order,
+    bulk_insert_into_empty_store,
 );
 
 /// A PostgreSQL schema of its own for one test, dropped afterwards.
@@ -564,105 +634,4 @@ fn sqlite_two_processes() {
     let s = SqliteStore::open(dir.path()).unwrap();
     assert_eq!(s.count().unwrap(), 2 * 30 * 20);
     assert_eq!(s.data_version().unwrap(), 60);
-}
-
-/// Synthetic places resembling real imports: names, addresses, coordinates, a district, some
-/// with a CID or a place ID, every field stamped.
-fn synthetic(n: u64) -> Vec<Place> {
-    let districts = [
-        "両津",
-        "相川",
-        "佐和田",
-        "金井",
-        "新穂",
-        "畑野",
-        "真野",
-        "小木",
-        "羽茂",
-        "赤泊",
-    ];
-    (0..n)
-        .map(|i| {
-            let kind = Kind::ALL[(i % 3) as usize];
-            let mut p = Place::new(kind, format!("合成店舗{i}"), format!("bench:{i}"));
-            p.address = Some(format!("佐渡市両津湊{}", i % 997));
-            p.postal_code = Some("9520014".into());
-            let (lat, lng) = (
-                37.8 + (i % 1000) as f64 * 0.0005,
-                138.2 + (i / 1000 % 1000) as f64 * 0.0005,
-            );
-            p.location = LatLng::new(lat, lng).ok();
-            p.locality = Locality::District(districts[(i % 10) as usize].into());
-            if kind == Kind::Restaurant {
-                p.cuisine = Some(Cuisine::ALL[(i % 18) as usize]);
-            }
-            if i % 3 == 0 {
-                p.ids.cid = Some(Cid(i.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
-            }
-            if i % 5 == 0 {
-                p.ids.google_place_id = Some(pid(i));
-            }
-            p.stamp_all(Source::Csv, t(0));
-            p
-        })
-        .collect()
-}
-
-/// CPU time of the calling thread (Linux), to read throughput on a busy machine; 0 elsewhere.
-fn thread_cpu_secs() -> f64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
-        .map_or(0.0, |ns| ns / 1e9)
-}
-
-#[test]
-#[ignore = "measures throughput; run with --release -- --ignored --nocapture"]
-fn sqlite_bulk_upsert_rate() {
-    let n: u64 = std::env::var("SADOMAP_BULK_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
-    let places = synthetic(n);
-    let dir = tempfile::tempdir().unwrap();
-    let s = SqliteStore::open(dir.path()).unwrap();
-    let start = Instant::now();
-    let cpu0 = thread_cpu_secs();
-    let r = s.upsert(&places, t(1)).unwrap();
-    let secs = start.elapsed().as_secs_f64();
-    let cpu = thread_cpu_secs() - cpu0;
-    assert_eq!(r.inserted, n);
-    let size = |name: &str| {
-        std::fs::metadata(dir.path().join(name))
-            .map(|m| m.len())
-            .unwrap_or(0)
-    };
-    println!(
-        "sqlite upsert of {n} new places into an empty store: {secs:.2} s wall ({cpu:.2} s on \
-         CPU), {:.0} places/s; places.sqlite {:.1} MiB, -wal {:.1} MiB",
-        n as f64 / secs,
-        size("places.sqlite") as f64 / 1048576.0,
-        size("places.sqlite-wal") as f64 / 1048576.0
-    );
-    let start = Instant::now();
-    let r = s
-        .upsert(&places[..(n as usize).min(100_000)], t(2))
-        .unwrap();
-    let secs = start.elapsed().as_secs_f64();
-    println!(
-        "re-upsert of {} unchanged places: {secs:.2} s, {:.0} places/s",
-        r.unchanged,
-        r.unchanged as f64 / secs
-    );
-    let start = Instant::now();
-    let mut count = 0u64;
-    s.for_each(&mut |_| {
-        count += 1;
-        Ok(())
-    })
-    .unwrap();
-    println!(
-        "for_each over {count} places: {:.2} s",
-        start.elapsed().as_secs_f64()
-    );
 }

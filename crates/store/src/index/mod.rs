@@ -148,6 +148,7 @@ impl Index {
         let unlocated: Vec<u32> = (0..records.len() as u32)
             .filter(|&r| cols.loc[r as usize] == NO_LOCATION)
             .collect();
+        __p("loc");
         let by_name = name_order(&text, records.len());
         __p("orders");
         let counts = count(&records, &cols);
@@ -276,28 +277,33 @@ fn counting_order(
     out
 }
 
-/// All rows ordered by name key, ties in row order. Sorted on the keys' first 16 bytes, which
-/// settle most comparisons; equal prefixes compare the whole keys.
+/// All rows ordered by name key, ties in row order. Sorted on the keys' first 32 bytes, which
+/// settle nearly all comparisons; equal prefixes compare the whole keys.
 fn name_order(text: &TextIndex, n: usize) -> Vec<u32> {
-    let mut v: Vec<(u128, u32)> = (0..n)
+    let mut v: Vec<(u128, u128, u32)> = (0..n)
         .into_par_iter()
         .map(|r| {
-            let mut b = [0u8; 16];
+            // Keys hold no NUL (control characters are dropped), so zero padding sorts a
+            // shorter key before its extensions, as `str` order does.
+            let mut b = [0u8; 32];
             let k = text.name_key(r).as_bytes();
-            let m = k.len().min(16);
+            let m = k.len().min(32);
             b[..m].copy_from_slice(&k[..m]);
-            (u128::from_be_bytes(b), r as u32)
+            let (hi, lo) = b.split_at(16);
+            let word = |x: &[u8]| u128::from_be_bytes(x.try_into().unwrap_or([0; 16]));
+            (word(hi), word(lo), r as u32)
         })
         .collect();
     v.par_sort_unstable_by(|a, b| {
-        a.0.cmp(&b.0)
+        (a.0, a.1)
+            .cmp(&(b.0, b.1))
             .then_with(|| {
-                text.name_key(a.1 as usize)
-                    .cmp(text.name_key(b.1 as usize))
+                text.name_key(a.2 as usize)
+                    .cmp(text.name_key(b.2 as usize))
             })
-            .then(a.1.cmp(&b.1))
+            .then(a.2.cmp(&b.2))
     });
-    v.into_iter().map(|x| x.1).collect()
+    v.into_iter().map(|x| x.2).collect()
 }
 
 fn count(records: &[PlaceRecord], cols: &Columns) -> IndexCounts {

@@ -136,7 +136,8 @@ pub(crate) struct TextQuery {
     pub estimate: usize,
 }
 
-/// The grams of one key, deduplicated.
+/// The grams of one key, deduplicated (what the postings list a row under).
+#[cfg(test)]
 fn grams_of(key: &str, out: &mut Vec<u64>) {
     out.clear();
     for field in key.split(SEP) {
@@ -256,14 +257,27 @@ fn build_postings(keys: &str, offsets: &[u64]) -> (GramMap<Posting>, Vec<u8>) {
         .into_par_iter()
         .map(|c| {
             let mut map: GramMap<PostingBuilder> = GramMap::default();
-            let mut gs = Vec::new();
+            let mut add = |g: u64, row: u32| {
+                let b = map.entry(g).or_default();
+                // A gram seen twice in one row is listed once.
+                if b.count == 0 || b.last != row {
+                    b.push(row);
+                }
+            };
             for row in c * chunk..((c + 1) * chunk).min(n) {
-                grams_of(
-                    &keys[offsets[row] as usize..offsets[row + 1] as usize],
-                    &mut gs,
-                );
-                for &g in &gs {
-                    map.entry(g).or_default().push(row as u32);
+                let key = &keys[offsets[row] as usize..offsets[row + 1] as usize];
+                // As `grams_of`: unigrams and bigrams, never across a field separator.
+                let mut prev: Option<char> = None;
+                for ch in key.chars() {
+                    if ch == SEP {
+                        prev = None;
+                        continue;
+                    }
+                    add(u64::from(ch) << 32 | UNI, row as u32);
+                    if let Some(p) = prev {
+                        add(u64::from(p) << 32 | u64::from(ch), row as u32);
+                    }
+                    prev = Some(ch);
                 }
             }
             map
@@ -621,6 +635,52 @@ mod tests {
         assert_eq!(list(ab), (0..5000).collect::<Vec<u32>>());
         assert_eq!(list(cd), (0..5000).step_by(3).collect::<Vec<u32>>());
         assert_eq!(grams[&cd].count, 1667);
+    }
+
+    #[test]
+    fn push_key_is_search_key() {
+        let region = sadomap_core::Region::sado();
+        let mut texts: Vec<String> = [
+            "らーめん 一番 #12",
+            "ショッピングプラザ キング",
+            "佐渡ヶ島 松ケ崎 松が崎 花が咲く",
+            "12ー34 あーい 1ー",
+            "Sado Cafe & Bar (本店)",
+            "ABC・def、ghi。「jkl」",
+            "ｻﾄﾞ ＡＢＣ １２３",
+            "か\u{3099} か゛ ﾊﾟ",
+            "嶋 兩津 﨑 邊 澤田",
+            "tab\there\u{1f}sep\u{1}ctl",
+            "ヷヸヹヺ ヴ ヽヾ ゝゞ 々 〆",
+            "İstanbul ÀÉÎ Straße",
+            "\u{200b}ゼロ\u{feff}幅",
+            "",
+            "   ",
+            "1-2-3 ー ｰ",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for p in sadomap_core::demo_places(region, 3000, 5) {
+            let mut p = p;
+            sadomap_core::prepare(&mut p, region).ok();
+            texts.extend([p.names.ja, p.address.unwrap_or_default()]);
+            texts.extend(p.names.kana);
+            texts.extend(p.names.en);
+        }
+        for t in &region.towns {
+            texts.push(t.name.clone());
+            texts.extend(t.kana.clone());
+        }
+        for t in texts {
+            let mut got = String::from("x");
+            push_key(&t, &mut got);
+            let want: String = search_key(&t)
+                .chars()
+                .filter(|&c| c == SEP || !c.is_control())
+                .collect();
+            assert_eq!(&got[1..], want, "{t:?}");
+        }
     }
 
     #[test]
