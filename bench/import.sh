@@ -36,3 +36,6 @@ print(f"run {run}: " + ", ".join(f"{k} {v:.2f}s" for k, v in t.items())
 PY
 done
 echo "store file: $(du -m "$work/data" | tail -n1 | cut -f1) MB"
+# RSS of a process that loads every place and builds the index (what `serve` will hold).
+/usr/bin/time -f "%M" -o "$work/rss" "$bin" --data-dir "$work/data" stats --json > "$work/stats.json"
+echo "load + index of $count places (sadomap stats): peak RSS $(( $(cat "$work/rss") / 1024 )) MB"

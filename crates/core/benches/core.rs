@@ -1,6 +1,9 @@
 //! Kernels of the import pipeline: normalisation, district assignment, preparing a place,
 //! decoding place IDs. `cargo bench -p sadomap-core --bench core`
 
+// criterion_group! generates an undocumented public function.
+#![allow(missing_docs)]
+
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use sadomap_core::{
     demo_places, normalize, place_id_cid, prepare, search_key, GooglePlaceId, LatLng, Region,

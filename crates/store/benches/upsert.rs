@@ -1,9 +1,9 @@
 //! SQLite bulk upsert benchmarks on prepared demo places.
 //!
 //! First prints one-shot figures (wall and process CPU seconds) for an upsert of
-//! `SADOMAP_BENCH_N` places (1,000,000 by default) into an empty store, then of 100,000 changed
-//! and 100,000 unchanged places into that store (the update path); then criterion measures an
-//! upsert of 100,000 places into a fresh store per iteration.
+//! `SADOMAP_BENCH_N` places (1,000,000 by default) into an empty store, a `for_each` scan of it,
+//! then an upsert of 100,000 changed and 100,000 unchanged places into it (the update path);
+//! then criterion measures an upsert of 100,000 places into a fresh store per iteration.
 //!
 //! `cargo bench -p sadomap-store --bench upsert`; `SADOMAP_BENCH_N=0` skips the one-shot figures.
 #![allow(missing_docs)]
@@ -88,6 +88,20 @@ fn one_shot() {
         size("places.sqlite"),
         size("places.sqlite-wal")
     );
+    let mut seen = 0usize;
+    timed(
+        &format!("for_each over a store of {}", places.len()),
+        places.len(),
+        || {
+            store
+                .for_each(&mut |_| {
+                    seen += 1;
+                    Ok(())
+                })
+                .expect("scan")
+        },
+    );
+    assert_eq!(seen, places.len());
     let k = places.len().min(BATCH as usize);
     let changed: Vec<Place> = places[..k]
         .iter()

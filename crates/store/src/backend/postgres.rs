@@ -16,6 +16,7 @@ use sadomap_core::{IdentityKey, Place, PlaceId, PlaceRecord, Source};
 
 use super::error::pg_is_retryable;
 use super::migrations::{self, POSTGRES};
+use super::sqlite::{decode_batch, SCAN_BATCH};
 use super::upsert::{run_close, run_upsert, KeyRef, Row, WriteOps};
 use super::{
     decode_history, decode_record, stored, to_micros, ChangeKind, CheckKind, DueCutoffs,
@@ -469,13 +470,27 @@ impl Store for PostgresStore {
             let mut rows = client
                 .query_raw(sql.as_str(), std::iter::empty::<&(dyn ToSql + Sync)>())
                 .map_err(StoreError::postgres("scanning places"))?;
-            while let Some(r) = rows
-                .next()
-                .map_err(StoreError::postgres("scanning places"))?
-            {
-                f(to_record(record_row(&r)?)?)?;
+            // Raw rows in batches, their JSON decoded in parallel, handed to `f` in id order.
+            let mut batch = Vec::with_capacity(SCAN_BATCH);
+            loop {
+                let mut done = true;
+                while let Some(r) = rows
+                    .next()
+                    .map_err(StoreError::postgres("scanning places"))?
+                {
+                    batch.push(record_row(&r)?);
+                    if batch.len() == SCAN_BATCH {
+                        done = false;
+                        break;
+                    }
+                }
+                for record in decode_batch(&mut batch, to_record) {
+                    f(record?)?;
+                }
+                if done {
+                    return Ok(());
+                }
             }
-            Ok(())
         })
     }
 

@@ -283,6 +283,18 @@ fn query_record(
     row.map(to_record).transpose()
 }
 
+/// Rows read per parallel decode in [`Store::for_each`].
+pub(crate) const SCAN_BATCH: usize = 4096;
+
+/// Decodes (in parallel) and drains `batch`, keeping its order.
+pub(crate) fn decode_batch<R: Send>(
+    batch: &mut Vec<R>,
+    decode: impl Fn(R) -> Result<PlaceRecord, StoreError> + Sync + Send,
+) -> Vec<Result<PlaceRecord, StoreError>> {
+    use rayon::prelude::*;
+    batch.par_drain(..).map(decode).collect()
+}
+
 /// Rows per multi-row `INSERT` of deferred inserts (10 parameters each for `places`).
 const INSERT_BATCH: usize = 64;
 
@@ -346,7 +358,8 @@ struct PendingCreated {
 /// The statements of one write transaction. New places get their ids here (the largest id plus
 /// one, as SQLite would pick: the transaction holds the write lock and nothing is ever deleted),
 /// so inserts and their `created` history rows are deferred and written [`INSERT_BATCH`] rows per
-/// statement; every read, update and other history row writes them first.
+/// statement (a flush is triggered by the `created` row of the batch's last insert, so that both
+/// tables get full batches); every read, update and other history row writes them first.
 struct Ops<'t, 'p> {
     tx: &'t rusqlite::Transaction<'t>,
     probe_place_id: CachedStatement<'t>,
@@ -361,6 +374,12 @@ struct Ops<'t, 'p> {
     next_id: Option<i64>,
     places: Vec<PendingPlace<'p>>,
     created: Vec<PendingCreated>,
+    /// The [`INSERT_BATCH`]-row and one-row statements' SQL (built once per transaction, not
+    /// per flush).
+    places_sql: String,
+    history_sql: String,
+    places_sql_1: String,
+    history_sql_1: String,
 }
 
 impl<'t, 'p> Ops<'t, 'p> {
@@ -389,15 +408,19 @@ impl<'t, 'p> Ops<'t, 'p> {
             next_id: None,
             places: Vec::with_capacity(INSERT_BATCH),
             created: Vec::with_capacity(INSERT_BATCH),
+            places_sql: places_sql(INSERT_BATCH),
+            history_sql: history_sql(INSERT_BATCH),
+            places_sql_1: places_sql(1),
+            history_sql_1: history_sql(1),
         })
     }
 
-    /// Writes the deferred inserts, then their history rows.
+    /// Writes the deferred inserts, then their history rows. Error contexts are only formatted
+    /// on failure (formatting them per row was a measurable share of a bulk insert).
     fn flush(&mut self) -> Result<(), StoreError> {
-        let fail = |first: Option<&PendingPlace<'_>>| {
-            let key = first.map_or("", |p| p.row.source_key).to_owned();
-            StoreError::sqlite(format!("inserting place {key:?}"))
-        };
+        fn fail(key: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
+            move |e| StoreError::sqlite(format!("inserting place {key:?}"))(e)
+        }
         let mut rest = &self.places[..];
         while !rest.is_empty() {
             let n = if rest.len() >= INSERT_BATCH {
@@ -406,12 +429,13 @@ impl<'t, 'p> Ops<'t, 'p> {
                 1
             };
             let (now, later) = rest.split_at(n);
-            let sql = if n == 1 {
-                places_sql(1)
+            let first = now[0].row.source_key;
+            let mut stmt = if n == 1 {
+                self.tx.prepare_cached(&self.places_sql_1)
             } else {
-                places_sql(INSERT_BATCH)
-            };
-            let mut stmt = self.tx.prepare_cached(&sql).map_err(fail(now.first()))?;
+                self.tx.prepare_cached(&self.places_sql)
+            }
+            .map_err(fail(first))?;
             for (i, p) in now.iter().enumerate() {
                 let b = i * 10;
                 let r = &p.row;
@@ -427,9 +451,9 @@ impl<'t, 'p> Ops<'t, 'p> {
                     stmt.raw_bind_parameter(b + 9, r.data.as_str())?;
                     stmt.raw_bind_parameter(b + 10, r.provenance.as_str())
                 })()
-                .map_err(fail(Some(p)))?;
+                .map_err(fail(r.source_key))?;
             }
-            stmt.raw_execute().map_err(fail(now.first()))?;
+            stmt.raw_execute().map_err(fail(first))?;
             rest = later;
         }
         self.places.clear();
@@ -441,13 +465,14 @@ impl<'t, 'p> Ops<'t, 'p> {
                 1
             };
             let (now, later) = rest.split_at(n);
-            let fail = || StoreError::sqlite(format!("writing the history of place {}", now[0].id));
-            let sql = if n == 1 {
-                history_sql(1)
+            let id = now[0].id;
+            let fail = |e| StoreError::sqlite(format!("writing the history of place {id}"))(e);
+            let mut stmt = if n == 1 {
+                self.tx.prepare_cached(&self.history_sql_1)
             } else {
-                history_sql(INSERT_BATCH)
-            };
-            let mut stmt = self.tx.prepare_cached(&sql).map_err(fail())?;
+                self.tx.prepare_cached(&self.history_sql)
+            }
+            .map_err(fail)?;
             for (i, h) in now.iter().enumerate() {
                 let b = i * 4;
                 (|| {
@@ -456,9 +481,9 @@ impl<'t, 'p> Ops<'t, 'p> {
                     stmt.raw_bind_parameter(b + 3, h.source.map(Source::as_str))?;
                     stmt.raw_bind_parameter(b + 4, ChangeKind::Created.as_str())
                 })()
-                .map_err(fail())?;
+                .map_err(fail)?;
             }
-            stmt.raw_execute().map_err(fail())?;
+            stmt.raw_execute().map_err(fail)?;
             rest = later;
         }
         self.created.clear();
@@ -512,7 +537,9 @@ impl<'p> WriteOps<'p> for Ops<'_, 'p> {
             .ok_or_else(|| StoreError::corrupt(id, "place ids are exhausted"))?;
         self.next_id = Some(next);
         self.places.push(PendingPlace { id, at, row });
-        if self.places.len() >= INSERT_BATCH {
+        // Normally flushed by the `created` history row that follows (so that both tables are
+        // written in full batches); this only bounds what a caller without one could defer.
+        if self.places.len() >= 2 * INSERT_BATCH {
             self.flush()?;
         }
         Ok(id)
@@ -548,6 +575,9 @@ impl<'p> WriteOps<'p> for Ops<'_, 'p> {
         if change == ChangeKind::Created && fields.is_none() {
             // Written after the place's own deferred insert (a new place has no history yet).
             self.created.push(PendingCreated { id, at, source });
+            if self.places.len() >= INSERT_BATCH {
+                self.flush()?;
+            }
             return Ok(());
         }
         self.flush_if_pending()?;
@@ -615,14 +645,30 @@ impl Store for SqliteStore {
             let mut stmt = c
                 .prepare(&sql)
                 .map_err(StoreError::sqlite("preparing the place scan"))?;
+            // One statement, so one snapshot. Raw rows are read in batches on this thread, their
+            // JSON decoded in parallel, then handed to `f` in id order.
             let mut rows = stmt
                 .query([])
                 .map_err(StoreError::sqlite("scanning places"))?;
-            while let Some(r) = rows.next().map_err(StoreError::sqlite("scanning places"))? {
-                let row = record_from_row(r).map_err(StoreError::sqlite("reading a place row"))?;
-                f(to_record(row)?)?;
+            let mut batch: Vec<RecordRow> = Vec::with_capacity(SCAN_BATCH);
+            loop {
+                let mut done = true;
+                while let Some(r) = rows.next().map_err(StoreError::sqlite("scanning places"))? {
+                    batch.push(
+                        record_from_row(r).map_err(StoreError::sqlite("reading a place row"))?,
+                    );
+                    if batch.len() == SCAN_BATCH {
+                        done = false;
+                        break;
+                    }
+                }
+                for record in decode_batch(&mut batch, to_record) {
+                    f(record?)?;
+                }
+                if done {
+                    return Ok(());
+                }
             }
-            Ok(())
         })
     }
 

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashSet;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use chrono::{DateTime, Utc};
 use sadomap_core::{
@@ -130,17 +130,18 @@ pub(crate) trait WriteOps<'p> {
 }
 
 /// Places encoded per chunk by the encoder thread of a bulk insert.
-const ENCODE_CHUNK: usize = 2048;
+const ENCODE_CHUNK: usize = 1024;
 /// Batches smaller than this are encoded inline.
 const ENCODE_AHEAD_MIN: usize = 2 * ENCODE_CHUNK;
 
-/// The rows of the incoming places, encoded ahead of the write loop on another thread (in
-/// parallel chunks) when the table was empty, where nearly every place is inserted as it comes.
+/// The rows of the incoming places, encoded ahead of the write loop on one other thread when the
+/// table was empty, where nearly every place is inserted as it comes. One plain thread, not a
+/// rayon pool: the writer needs a core of its own, and on two cores more encoders only compete
+/// with it.
 struct Encoded<'p> {
     rx: std::sync::mpsc::Receiver<Vec<Result<Row<'p>, StoreError>>>,
     chunk: std::vec::IntoIter<Result<Row<'p>, StoreError>>,
 }
-
 impl<'p> Encoded<'p> {
     /// The encoded row of the next place (call once per place, in order).
     fn next(&mut self) -> Option<Result<Row<'p>, StoreError>> {
@@ -153,14 +154,88 @@ impl<'p> Encoded<'p> {
     }
 }
 
+/// A cheap hasher for the written-keys set (FxHash-style words, murmur3 finaliser): the keys are
+/// our own, so no flooding resistance is needed, and SipHash cost a noticeable share of the
+/// bulk insert.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl KeyHasher {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+
+    fn word(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(Self::K);
+    }
+}
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.word(u64::from_le_bytes(c.try_into().expect("8 bytes")));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut b = [0u8; 8];
+            b[..rest.len()].copy_from_slice(rest);
+            self.word(u64::from_le_bytes(b) ^ ((rest.len() as u64) << 59));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.word(u64::from(i));
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.word(i);
+    }
+
+    fn write_i64(&mut self, i: i64) {
+        self.word(i as u64);
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.word(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
+}
+
+/// Hashes the already well-mixed key hashes stored in [`Written`] by passing them through.
+#[derive(Default)]
+struct PassHasher(u64);
+
+impl Hasher for PassHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.0 = i;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// Keys written in this transaction, when the table was empty at its start: a key not in here
 /// cannot be in the table, so its probe is skipped (a hash collision only costs a probe).
 #[derive(Default)]
-struct Written(HashSet<u64>);
+struct Written(HashSet<u64, BuildHasherDefault<PassHasher>>);
 
 impl Written {
     fn hash(key: &KeyRef<'_>) -> u64 {
-        let mut h = DefaultHasher::new();
+        let mut h = KeyHasher::default();
         key.hash(&mut h);
         h.finish()
     }
@@ -212,12 +287,11 @@ pub(crate) fn run_upsert<'p>(
         return upsert_loop(ops, places, at, table_was_empty, None);
     }
     std::thread::scope(|s| {
-        // Two chunks in flight: the encoder stays ahead without holding the whole batch.
-        let (tx, rx) = std::sync::mpsc::sync_channel(2);
+        // A few chunks in flight: the encoder stays ahead without holding the whole batch.
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
         s.spawn(move || {
-            use rayon::prelude::*;
             for chunk in places.chunks(ENCODE_CHUNK) {
-                let rows: Vec<_> = chunk.par_iter().map(Row::new).collect();
+                let rows: Vec<_> = chunk.iter().map(Row::new).collect();
                 if tx.send(rows).is_err() {
                     return; // the write loop stopped early
                 }
@@ -240,7 +314,13 @@ fn upsert_loop<'p>(
     mut encoded: Option<Encoded<'p>>,
 ) -> Result<UpsertReport, StoreError> {
     let at_us = to_micros(at);
-    let mut written = table_was_empty.then(Written::default);
+    let mut written = table_was_empty.then(|| {
+        // Room for every place's source key and a strong key or two without rehashing.
+        Written(HashSet::with_capacity_and_hasher(
+            places.len().saturating_mul(2),
+            BuildHasherDefault::default(),
+        ))
+    });
     let mut report = UpsertReport {
         ids: Vec::with_capacity(places.len()),
         ..UpsertReport::default()
