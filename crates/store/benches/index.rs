@@ -183,6 +183,19 @@ fn demo(n: usize) -> Vec<PlaceRecord> {
         .collect()
 }
 
+/// CPU time of this process so far (user + system, all threads), from `/proc/self/stat`.
+fn cpu_time() -> Duration {
+    let ticks: u64 = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1.to_owned();
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -333,17 +346,34 @@ fn bench(c: &mut Criterion) {
     let rss0 = rss_kib();
     let data = std::env::var("SADOMAP_BENCH_DATA").unwrap_or_else(|_| "demo".into());
     let t = Instant::now();
-    let recs = if data == "synth" { synth(n, 1) } else { demo(n) };
+    let recs = if data == "synth" {
+        synth(n, 1)
+    } else {
+        demo(n)
+    };
     println!("{data} places generated in {:.2?}", t.elapsed());
     let rss1 = rss_kib();
-    let t = Instant::now();
+    // `SADOMAP_BENCH_BUILDS=k` builds k times (reporting the fastest), to see through noise.
+    let builds: usize = std::env::var("SADOMAP_BENCH_BUILDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    for _ in 1..builds {
+        let copy = recs.clone();
+        let (t, cpu0) = (Instant::now(), cpu_time());
+        let ix = Index::build(copy, Region::sado(), 1);
+        println!("build {:.2?} (cpu {:.2?})", t.elapsed(), cpu_time() - cpu0);
+        drop(ix);
+    }
+    let (t, cpu0) = (Instant::now(), cpu_time());
     let ix = Index::build(recs, Region::sado(), 1);
     let build = t.elapsed();
+    let build_cpu = cpu_time() - cpu0;
     let rss2 = rss_kib();
     let m = ix.memory();
     let per = |b: usize| b as f64 / n as f64;
     println!(
-        "places: {n}; build {build:.2?} ({} rayon threads)",
+        "places: {n}; build {build:.2?}, cpu {build_cpu:.2?} ({} rayon threads)",
         rayon_threads()
     );
     println!(
@@ -367,7 +397,8 @@ fn bench(c: &mut Criterion) {
         return;
     }
     let types = query_types();
-    for (name, gen) in &types {
+    let only = std::env::var("SADOMAP_BENCH_ONLY").unwrap_or_default();
+    for (name, gen) in types.iter().filter(|t| t.0.contains(only.as_str())) {
         percentiles(&ix, name, gen.as_ref());
     }
     let mut group = c.benchmark_group("index");

@@ -3,9 +3,11 @@
 //! schedules), and the column part of a query's filter.
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasherDefault;
 
 use rayon::prelude::*;
+
+use super::text::GramHasher;
 
 use sadomap_core::{Locality, OpeningHours, PlaceRecord, Region, WeekTime};
 
@@ -21,6 +23,9 @@ pub(crate) const NO_CUISINE: u8 = 255;
 pub(crate) const NO_TOWN: u16 = u16::MAX;
 /// Location code of a place without coordinates.
 pub(crate) const NO_LOCATION: u32 = u32::MAX;
+
+/// A hash map with a cheap hasher (keys are short names and precomputed hashes).
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<GramHasher>>;
 
 /// The codes of one row that need no dictionary beyond the region's (`None`: look up or append
 /// in the sequential pass).
@@ -91,15 +96,15 @@ impl Columns {
     /// interns the opening schedules.
     pub fn build(records: &[PlaceRecord], region: &Region) -> Columns {
         let n = records.len();
-        let district_ix: HashMap<&str, u8> = region
+        let district_ix: FastMap<&str, u8> = region
             .districts
             .iter()
             .enumerate()
             .map(|(i, d)| (d.name.as_str(), i as u8))
             .collect();
         // Towns by (district, name), and by name alone as a fallback.
-        let mut town_ix: HashMap<(u8, &str), u16> = HashMap::new();
-        let mut town_by_name: HashMap<&str, u16> = HashMap::new();
+        let mut town_ix: FastMap<(u8, &str), u16> = FastMap::default();
+        let mut town_by_name: FastMap<&str, u16> = FastMap::default();
         for (i, t) in region.towns.iter().enumerate().take(usize::from(NO_TOWN)) {
             town_ix.insert((t.district, t.name.as_str()), i as u16);
             town_by_name.entry(t.name.as_str()).or_insert(i as u16);
@@ -121,9 +126,11 @@ impl Columns {
                         .copied(),
                 };
                 let hours = p.hours.as_ref().map(|h| {
-                    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-                    h.periods.hash(&mut hasher);
-                    hasher.finish()
+                    h.periods.iter().fold(h.periods.len() as u64, |acc, p| {
+                        let close = p.close.map_or(u16::MAX, |c| c.minute_of_week());
+                        let v = u64::from(p.open.minute_of_week()) << 16 | u64::from(close);
+                        (acc.rotate_left(29) ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                    })
                 });
                 RowCodes {
                     features: p.features.present().bits(),
@@ -160,9 +167,9 @@ impl Columns {
             schedules: Vec::new(),
         };
         // Names only seen in the data, and schedules by hash (ids of equal hashes).
-        let mut new_districts: HashMap<&str, u8> = HashMap::new();
-        let mut new_towns: HashMap<&str, u16> = HashMap::new();
-        let mut sched_ix: HashMap<u64, Vec<u32>> = HashMap::new();
+        let mut new_districts: FastMap<&str, u8> = FastMap::default();
+        let mut new_towns: FastMap<&str, u16> = FastMap::default();
+        let mut sched_ix: FastMap<u64, Vec<u32>> = FastMap::default();
         for (r, x) in records.iter().zip(rows) {
             let p = &r.place;
             c.kind.push(x.kind);

@@ -5,8 +5,8 @@
 //! else the kinds'). Candidates then come from the cheapest source for the sort order, each
 //! candidate is checked against the whole filter, and the page is cut after the cursor:
 //!
-//! - id order: a scan of rows (rows are in id order) or of the text postings, both stopping at
-//!   the limit, or every match in the area collected and the lowest ids selected;
+//! - id order: a scan of rows (rows are in id order), of the text postings, or of the area's
+//!   points in row order (best-first on the trees' smallest rows), all stopping at the limit;
 //! - distance order: best-first nearest iteration over the trees (stopping at the radius and at
 //!   the limit, skipping subtrees wholly before the cursor), or the text matches collected and
 //!   sorted; places without coordinates follow, in id order;
@@ -26,7 +26,7 @@ use super::columns::{
 };
 use super::cursor::{Cursor, CursorKey};
 use super::query::{Hit, Query, QueryError, QueryResult, Sort};
-use super::spatial::{Area, GeoTree, Nearest, Origin};
+use super::spatial::{Area, ByRow, GeoTree, Nearest, Origin};
 use super::text::TextQuery;
 use super::{price_key, rating_key, Index};
 
@@ -233,33 +233,24 @@ impl<'a> Plan<'a> {
         })
     }
 
-    /// The `k` smallest matches in the area after `keep`, in `cmp` order (`by_row`: `cmp` is
-    /// row order).
+    /// The `k` smallest matches in the area after `keep`, in `cmp` order.
     fn collect_area(
         &self,
-        by_row: bool,
         k: usize,
         keep: impl Fn(u32) -> bool,
         cmp: impl Fn(&u32, &u32) -> Ordering,
     ) -> Vec<u32> {
-        let top = std::cell::RefCell::new(Smallest::new(k, cmp));
+        let mut top = Smallest::new(k, cmp);
         let check = !(self.trees_imply_cf && self.text.is_none());
-        // In id order a subtree whose smallest row cannot make the page is skipped whole.
-        let wanted = |min_row: u32| !by_row || top.borrow().admits(&min_row);
         for t in &self.trees {
-            t.for_each_in_from(
-                &self.area,
-                &mut |r| {
-                    let mut top = top.borrow_mut();
-                    if top.admits(&r) && keep(r) && (!check || self.matches(r as usize, true)) {
-                        top.push(r);
-                    }
-                    true
-                },
-                &wanted,
-            );
+            t.for_each_in(&self.area, &mut |r| {
+                if top.admits(&r) && keep(r) && (!check || self.matches(r as usize, true)) {
+                    top.push(r);
+                }
+                true
+            });
         }
-        top.into_inner().finish()
+        top.finish()
     }
 
     /// Every text match, ascending.
@@ -284,19 +275,26 @@ impl<'a> Plan<'a> {
     fn by_id(&self, want: usize, after: Option<&After>) -> Vec<(u32, Option<f64>)> {
         let start = after.map_or(0, |a| a.row);
         let n = self.ix.len();
-        let (area, text, _) = self.sources();
-        // Early-stopping streams cost about want × size / matches; take the pessimistic bound
-        // of the matches for them and the pessimistic size for a full collection.
-        let matches_lo = area.map_or(n, |a| a.0).min(text.unwrap_or(n)).max(1);
-        let scan_cost = (want.saturating_mul(n) / matches_lo).min(n);
-        let text_cost = text.map(|t| 2 * (want.saturating_mul(t) / matches_lo).min(t));
-        let area_cost = area.map(|a| a.1);
-        let best = [Some(scan_cost), text_cost, area_cost]
-            .into_iter()
-            .enumerate()
-            .filter_map(|(i, c)| c.map(|c| (c, i)))
-            .min()
-            .map_or(0, |(_, i)| i);
+        // All three sources stop at the limit. An area is read in row order too (`ByRow`), at
+        // a cost near that of the matches it yields: it is taken unless the text is cheaper.
+        let best = match (&self.text, self.area.is_empty()) {
+            (None, true) => 0,
+            (None, false) => 2,
+            (Some(_), _) => {
+                let (area, text, _) = self.sources();
+                // Early-stopping streams cost about want × size / matches.
+                let matches_lo = area.map_or(n, |a| a.0).min(text.unwrap_or(n)).max(1);
+                let scan_cost = (want.saturating_mul(n) / matches_lo).min(n);
+                let text_cost = text.map(|t| 2 * (want.saturating_mul(t) / matches_lo).min(t));
+                let area_cost = area.map(|a| 2 * (want.saturating_mul(a.1) / matches_lo).min(a.1));
+                [Some(scan_cost), text_cost, area_cost]
+                    .into_iter()
+                    .enumerate()
+                    .filter_map(|(i, c)| c.map(|c| (c, i)))
+                    .min()
+                    .map_or(0, |(_, i)| i)
+            }
+        };
         let rows: Vec<u32> = match (best, &self.text) {
             (1, Some(t)) => self
                 .ix
@@ -305,7 +303,13 @@ impl<'a> Plan<'a> {
                 .filter(|&r| r as usize >= start && self.matches(r as usize, false))
                 .take(want)
                 .collect(),
-            (2, _) => self.collect_area(true, want, |r| r as usize >= start, |a, b| a.cmp(b)),
+            (2, _) => {
+                let check = !(self.trees_imply_cf && self.text.is_none());
+                ByRow::new(self.trees.clone(), self.area)
+                    .filter(|&r| r as usize >= start && (!check || self.matches(r as usize, true)))
+                    .take(want)
+                    .collect()
+            }
             _ => (start..n)
                 .filter(|&r| self.matches(r, false))
                 .take(want)
@@ -417,7 +421,7 @@ impl<'a> Plan<'a> {
         let mut v = match collect {
             Some((c, 0)) if c < perm_cost => {
                 return self
-                    .collect_area(false, want, is_after, |&a, &b| self.cmp_rows(sort, a, b))
+                    .collect_area(want, is_after, |&a, &b| self.cmp_rows(sort, a, b))
                     .into_iter()
                     .map(|r| (r, None))
                     .collect()

@@ -111,16 +111,12 @@ impl Index {
     /// Builds an index of `records` (any order; of records sharing an id the last one given is
     /// kept) for `region`, labelled `data_version`.
     pub fn build(mut records: Vec<PlaceRecord>, region: &Region, data_version: u64) -> Index {
-        let __t = std::time::Instant::now();
-        let __p = |l: &str| if std::env::var_os("SADOMAP_INDEX_TIMINGS").is_some() { eprintln!("  {l}: {:?}", __t.elapsed()) };
         if !records.windows(2).all(|w| w[0].id < w[1].id) {
             records.reverse();
             records.sort_by_key(|r| r.id);
             records.dedup_by_key(|r| r.id);
         }
-        __p("dedup");
         let mut cols = Columns::build(&records, region);
-        __p("columns");
 
         // Spatial trees, the text index and the numeric orders, all in parallel.
         let ((mut trees, text), (by_rating, by_price)) = rayon::join(
@@ -137,7 +133,6 @@ impl Index {
                 )
             },
         );
-        __p("trees+text");
         let cuisine_trees = trees.split_off(Kind::ALL.len());
         let kind_trees = trees;
         for t in &kind_trees {
@@ -148,11 +143,8 @@ impl Index {
         let unlocated: Vec<u32> = (0..records.len() as u32)
             .filter(|&r| cols.loc[r as usize] == NO_LOCATION)
             .collect();
-        __p("loc");
         let by_name = name_order(&text, records.len());
-        __p("orders");
         let counts = count(&records, &cols);
-        __p("counts");
         Index {
             records,
             cols,
@@ -297,10 +289,7 @@ fn name_order(text: &TextIndex, n: usize) -> Vec<u32> {
     v.par_sort_unstable_by(|a, b| {
         (a.0, a.1)
             .cmp(&(b.0, b.1))
-            .then_with(|| {
-                text.name_key(a.2 as usize)
-                    .cmp(text.name_key(b.2 as usize))
-            })
+            .then_with(|| text.name_key(a.2 as usize).cmp(text.name_key(b.2 as usize)))
             .then(a.2.cmp(&b.2))
     });
     v.into_iter().map(|x| x.2).collect()

@@ -203,6 +203,8 @@ impl GeoTree {
             while let Some(i) = stack.pop() {
                 let (s, e) = (nodes[i].start as usize, nodes[i].end as usize);
                 if e - s <= LEAF {
+                    // Leaves keep their points in row order (see `ByRow`).
+                    pts[s..e].sort_unstable_by_key(|p| p.2);
                     continue;
                 }
                 let n = nodes[i];
@@ -223,6 +225,7 @@ impl GeoTree {
                 stack.push(left + 1);
             }
         }
+        nodes.shrink_to_fit();
         GeoTree {
             lat: pts.iter().map(|p| p.0).collect(),
             lng: pts.iter().map(|p| p.1).collect(),
@@ -256,34 +259,15 @@ impl GeoTree {
 
     /// Calls `f(row)` for every point in `area`, stopping early when `f` returns `false`.
     pub fn for_each_in(&self, area: &Area, f: &mut impl FnMut(u32) -> bool) -> bool {
-        self.for_each_in_from(area, f, &|_| true)
-    }
-
-    /// [`GeoTree::for_each_in`], skipping every subtree whose smallest row fails `wanted`
-    /// (asked again as the walk goes on, so a rising bar prunes more).
-    pub fn for_each_in_from(
-        &self,
-        area: &Area,
-        f: &mut impl FnMut(u32) -> bool,
-        wanted: &dyn Fn(u32) -> bool,
-    ) -> bool {
         if self.nodes.is_empty() {
             return true;
         }
-        let mut stack = vec![(0usize, false)];
-        while let Some((i, known_in)) = stack.pop() {
+        let mut stack = vec![0usize];
+        while let Some(i) = stack.pop() {
             let n = &self.nodes[i];
-            if !wanted(n.min_row) {
-                continue;
-            }
             let (s, e) = (n.start as usize, n.end as usize);
-            let side = if known_in { Side::In } else { area.classify(n) };
-            match side {
+            match area.classify(n) {
                 Side::Out => {}
-                Side::In if n.left != 0 && e - s > 2 * LEAF => {
-                    stack.push((n.left as usize + 1, true));
-                    stack.push((n.left as usize, true));
-                }
                 Side::In => {
                     for &r in &self.row[s..e] {
                         if !f(r) {
@@ -299,8 +283,8 @@ impl GeoTree {
                     }
                 }
                 Side::Partial => {
-                    stack.push((n.left as usize + 1, false));
-                    stack.push((n.left as usize, false));
+                    stack.push(n.left as usize + 1);
+                    stack.push(n.left as usize);
                 }
             }
         }
@@ -361,6 +345,128 @@ fn bounds(pts: &[(f64, f64, u32)], start: usize) -> Node {
         n.max_lng = n.max_lng.max(p.1);
     }
     n
+}
+
+/// A pending step of [`ByRow`]: a node to expand, or a leaf's next point in the area.
+#[derive(Debug, Clone, Copy)]
+struct RowStep {
+    tree: u8,
+    /// `NODE`, `NODE_IN` (wholly inside the area), `POINT` or `POINT_IN`.
+    what: u8,
+    /// Node index, or point position.
+    idx: u32,
+    /// For points: the end of their leaf.
+    end: u32,
+}
+
+const NODE: u8 = 0;
+const NODE_IN: u8 = 1;
+const POINT: u8 = 2;
+const POINT_IN: u8 = 3;
+
+/// The points of several trees in an area, in ascending row order: best-first search on the
+/// nodes' smallest rows, each leaf (whose points are in row order) read lazily, one point at a
+/// time. Taking the first `k` rows touches little more than the nodes whose smallest row is below
+/// the `k`-th.
+pub(crate) struct ByRow<'a> {
+    trees: Vec<&'a GeoTree>,
+    area: Area,
+    /// `(row << 32 | step)`, smallest first: the row is a lower bound of every row the step
+    /// yields (a node's smallest row, or the point's), the step an index into `steps`.
+    heap: BinaryHeap<std::cmp::Reverse<u64>>,
+    steps: Vec<RowStep>,
+}
+
+impl<'a> ByRow<'a> {
+    pub fn new(trees: Vec<&'a GeoTree>, area: Area) -> ByRow<'a> {
+        let mut it = ByRow {
+            trees,
+            area,
+            heap: BinaryHeap::with_capacity(256),
+            steps: Vec::with_capacity(256),
+        };
+        for t in 0..it.trees.len() {
+            if !it.trees[t].nodes.is_empty() {
+                it.push_node(t, 0, false);
+            }
+        }
+        it
+    }
+
+    #[inline]
+    fn push(&mut self, row: u32, step: RowStep) {
+        self.heap.push(std::cmp::Reverse(
+            u64::from(row) << 32 | self.steps.len() as u64,
+        ));
+        self.steps.push(step);
+    }
+
+    fn push_node(&mut self, t: usize, i: usize, inside: bool) {
+        let n = &self.trees[t].nodes[i];
+        let inside = inside
+            || match self.area.classify(n) {
+                Side::Out => return,
+                Side::In => true,
+                Side::Partial => false,
+            };
+        let step = RowStep {
+            tree: t as u8,
+            what: if inside { NODE_IN } else { NODE },
+            idx: i as u32,
+            end: 0,
+        };
+        self.push(n.min_row, step);
+    }
+
+    /// Queues the first point at or after position `j` of a leaf ending at `end` that lies in
+    /// the area.
+    fn push_point(&mut self, t: usize, j: usize, end: usize, inside: bool) {
+        let tree = self.trees[t];
+        let found = if inside {
+            (j < end).then_some(j)
+        } else {
+            (j..end).find(|&j| self.area.contains(tree.lat[j], tree.lng[j]))
+        };
+        if let Some(j) = found {
+            let step = RowStep {
+                tree: t as u8,
+                what: if inside { POINT_IN } else { POINT },
+                idx: j as u32,
+                end: end as u32,
+            };
+            self.push(tree.row[j], step);
+        }
+    }
+}
+
+impl Iterator for ByRow<'_> {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        while let Some(std::cmp::Reverse(key)) = self.heap.pop() {
+            let row = (key >> 32) as u32;
+            let it = self.steps[(key & 0xffff_ffff) as usize];
+            let t = usize::from(it.tree);
+            match it.what {
+                POINT | POINT_IN => {
+                    let inside = it.what == POINT_IN;
+                    self.push_point(t, it.idx as usize + 1, it.end as usize, inside);
+                    return Some(row);
+                }
+                _ => {
+                    let inside = it.what == NODE_IN;
+                    let n = self.trees[t].nodes[it.idx as usize];
+                    if n.left == 0 {
+                        self.push_point(t, n.start as usize, n.end as usize, inside);
+                    } else {
+                        self.push_node(t, n.left as usize, inside);
+                        self.push_node(t, n.left as usize + 1, inside);
+                    }
+                }
+            }
+        }
+        None
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -589,6 +695,45 @@ mod tests {
             assert_eq!(tree.count_in(&a, 0), (want.len(), want.len()));
             let (lo, hi) = tree.count_in(&a, 256);
             assert!(lo <= want.len() && want.len() <= hi, "{lo} {hi}");
+        }
+    }
+
+    #[test]
+    fn by_row_yields_the_area_in_row_order() {
+        let pts = points(5000);
+        let (a, b) = pts.split_at(2000);
+        let trees = [GeoTree::build(a.to_vec()), GeoTree::build(b.to_vec())];
+        let o = Origin::new(LatLng::new(38.05, 138.35).unwrap());
+        let boxed = |s: f64, w: f64, n: f64, e: f64| {
+            Some(BBox {
+                south: s,
+                west: w,
+                north: n,
+                east: e,
+            })
+        };
+        for area in [
+            Area::default(),
+            Area {
+                bbox: boxed(37.9, 138.25, 38.0, 138.4),
+                circle: None,
+            },
+            Area {
+                bbox: boxed(38.0, 138.3, 38.2, 138.5),
+                circle: Some((o, 8_000.0)),
+            },
+            Area {
+                bbox: boxed(10.0, 10.0, 11.0, 11.0),
+                circle: None,
+            },
+        ] {
+            let want: Vec<u32> = pts
+                .iter()
+                .filter(|p| area.contains(p.0, p.1))
+                .map(|p| p.2)
+                .collect();
+            let got: Vec<u32> = ByRow::new(trees.iter().collect(), area).collect();
+            assert_eq!(got, want);
         }
     }
 

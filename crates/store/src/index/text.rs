@@ -31,7 +31,7 @@ impl Hasher for GramHasher {
     }
     fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x51_7cc1_b727_220a_95);
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x517c_c1b7_2722_0a95);
         }
     }
     fn write_u64(&mut self, v: u64) {
@@ -114,7 +114,8 @@ enum Entry {
 #[derive(Default)]
 pub(crate) struct TextIndex {
     keys: String,
-    offsets: Vec<u64>,
+    /// Where each row's key starts in `keys` (the keys of up to ~4 GiB, some 60 million places).
+    offsets: Vec<u32>,
     grams: GramMap<Posting>,
     blob: Vec<u8>,
     town_lists: Vec<Posting>,
@@ -248,7 +249,7 @@ fn push_place_key(r: &PlaceRecord, cols: &Columns, row: usize, out: &mut String)
     }
 }
 
-fn build_postings(keys: &str, offsets: &[u64]) -> (GramMap<Posting>, Vec<u8>) {
+fn build_postings(keys: &str, offsets: &[u32]) -> (GramMap<Posting>, Vec<u8>) {
     let n = offsets.len().saturating_sub(1);
     let chunk = n
         .div_ceil(rayon::current_num_threads().max(1) * 4)
@@ -342,11 +343,13 @@ impl TextIndex {
         for (s, ends) in parts {
             let base = all.len() as u64;
             all.push_str(&s);
-            offsets.extend(ends.into_iter().map(|e| base + e));
+            offsets.extend(
+                ends.into_iter().map(|e| {
+                    u32::try_from(base + e).expect("the index's search keys exceed 4 GiB")
+                }),
+            );
         }
-        let __t = std::time::Instant::now();
         let (grams, mut blob) = build_postings(&all, &offsets);
-        if std::env::var_os("SADOMAP_INDEX_TIMINGS").is_some() { eprintln!("    postings: {:?}", __t.elapsed()) };
         // Row lists of towns and districts.
         let mut towns: Vec<PostingBuilder> =
             cols.towns.iter().map(|_| Default::default()).collect();
@@ -549,7 +552,7 @@ impl TextIndex {
     pub fn memory_bytes(&self) -> usize {
         let entry = std::mem::size_of::<(u64, Posting)>() + 1;
         self.keys.capacity()
-            + self.offsets.capacity() * 8
+            + self.offsets.capacity() * 4
             + self.grams.capacity() * entry
             + self.blob.capacity()
             + (self.town_lists.capacity() + self.district_lists.capacity())
@@ -615,10 +618,10 @@ mod tests {
     fn chunked_build_equals_sequential() {
         // Enough rows for several chunks; every row has "ab", every third "cd".
         let mut keys = String::new();
-        let mut offsets = vec![0u64];
+        let mut offsets = vec![0u32];
         for i in 0..5000 {
             keys.push_str(if i % 3 == 0 { "abcd" } else { "ab" });
-            offsets.push(keys.len() as u64);
+            offsets.push(keys.len() as u32);
         }
         let (grams, blob) = build_postings(&keys, &offsets);
         let list = |g: u64| -> Vec<u32> {
