@@ -26,6 +26,7 @@ mod kind;
 mod normalize;
 mod pipeline;
 mod place;
+mod provenance;
 mod region;
 mod similarity;
 
@@ -42,6 +43,7 @@ pub use place::{
     ExternalIds, Field, Locality, Names, Place, PlaceId, PlaceRecord, Provenance, QualityFlag,
     Rating, Source,
 };
+pub use provenance::ProvenanceMap;
 pub use region::{District, PostalCode, Region, RegionError, RegionFiles, Town};
 pub use address::{parse_postal_code, AddressIndex, Assignment, Step};
 pub use codec::{cid_from_url, place_id_cid, CodecError};

@@ -1,7 +1,5 @@
 //! The place model: what sadomap knows of one restaurant, parking lot or toilet.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -10,6 +8,7 @@ use crate::geo::LatLng;
 use crate::hours::OpeningHours;
 use crate::ids::{Cid, GooglePlaceId, IdentityKey, OsmId};
 use crate::kind::{BusinessStatus, Cuisine, Kind, PriceLevel};
+use crate::provenance::ProvenanceMap;
 
 /// The store's stable internal id of a place. Assigned on first insert, never reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -132,6 +131,29 @@ pub enum Field {
     Ids,
 }
 
+impl Field {
+    /// Every field, in order.
+    pub const ALL: [Field; 17] = [
+        Field::Kind,
+        Field::Names,
+        Field::Address,
+        Field::PostalCode,
+        Field::Location,
+        Field::Locality,
+        Field::Town,
+        Field::Cuisine,
+        Field::Price,
+        Field::Rating,
+        Field::Hours,
+        Field::Status,
+        Field::Phone,
+        Field::Website,
+        Field::Features,
+        Field::Description,
+        Field::Ids,
+    ];
+}
+
 /// Which source set a field, and when it was fetched there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Provenance {
@@ -252,8 +274,8 @@ pub struct Place {
     /// Which source set each field, and when. Serialised grouped by (source, time):
     /// `[{"source":"csv","fetched_at":"…","fields":["kind","names"]}]`, since one fetch usually
     /// sets most fields and repeating its provenance per field would dominate the record's size.
-    #[serde(default, with = "provenance_serde")]
-    pub provenance: BTreeMap<Field, Provenance>,
+    #[serde(default)]
+    pub provenance: ProvenanceMap,
     /// Quality findings.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub quality: Vec<QualityFlag>,
@@ -286,7 +308,7 @@ impl Place {
                 source_key: source_key.into(),
                 ..ExternalIds::default()
             },
-            provenance: BTreeMap::new(),
+            provenance: ProvenanceMap::new(),
             quality: Vec::new(),
         }
     }
@@ -338,68 +360,6 @@ impl Place {
             self.quality.push(f);
             self.quality.sort();
         }
-    }
-}
-
-mod provenance_serde {
-    use std::collections::BTreeMap;
-
-    use chrono::{DateTime, Utc};
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    use super::{Field, Provenance, Source};
-
-    #[derive(Serialize)]
-    struct GroupOut<'a> {
-        source: Source,
-        fetched_at: DateTime<Utc>,
-        fields: &'a [Field],
-    }
-
-    #[derive(Deserialize)]
-    struct GroupIn {
-        source: Source,
-        fetched_at: DateTime<Utc>,
-        fields: Vec<Field>,
-    }
-
-    pub fn serialize<S: Serializer>(
-        map: &BTreeMap<Field, Provenance>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        // Few distinct provenances per place: a linear scan beats a map.
-        let mut groups: Vec<(Provenance, Vec<Field>)> = Vec::with_capacity(2);
-        for (field, p) in map {
-            match groups.iter_mut().find(|(q, _)| q == p) {
-                Some((_, fields)) => fields.push(*field),
-                None => groups.push((*p, vec![*field])),
-            }
-        }
-        s.collect_seq(groups.iter().map(|(p, fields)| GroupOut {
-            source: p.source,
-            fetched_at: p.fetched_at,
-            fields,
-        }))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<BTreeMap<Field, Provenance>, D::Error> {
-        let mut map = BTreeMap::new();
-        for g in Vec::<GroupIn>::deserialize(d)? {
-            let p = Provenance {
-                source: g.source,
-                fetched_at: g.fetched_at,
-            };
-            for f in g.fields {
-                if map.insert(f, p).is_some() {
-                    return Err(serde::de::Error::custom(format!(
-                        "field {f:?} has two provenances"
-                    )));
-                }
-            }
-        }
-        Ok(map)
     }
 }
 

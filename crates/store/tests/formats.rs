@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use proptest::prelude::*;
 use sadomap_core::{
     BusinessStatus, Cid, Cuisine, Feature, GooglePlaceId, Kind, LatLng, Locality, OpeningHours,
-    OsmType, Period, Place, PriceLevel, Rating, Source, WeekTime, Weekday,
+    OsmType, Period, Place, PriceLevel, QualityFlag, Rating, Source, WeekTime, Weekday,
 };
 use sadomap_store::{
     check_file, read_file, read_geojson, read_jsonl, read_osm_pbf, read_overpass, read_sheet_csv,
@@ -137,10 +137,15 @@ fn helsinki_counts_equal_the_expected_json() {
         .filter(|(k, _)| mapped.contains(&k.split('/').next().unwrap_or("")))
         .map(|(_, v)| v.as_u64().unwrap() as usize)
         .sum();
+    // Unnamed ones are named after their amenity and flagged.
     assert_eq!(
-        places.iter().filter(|p| !p.names.ja.is_empty()).count(),
+        places
+            .iter()
+            .filter(|p| !p.quality.contains(&QualityFlag::GenericName))
+            .count(),
         named
     );
+    assert!(places.iter().all(|p| !p.names.ja.is_empty()));
     // Cuisine tags map: sushi, pizza and burger are common in the fixture.
     let cuisine = |c: Cuisine| places.iter().filter(|p| p.cuisine == Some(c)).count();
     assert!(cuisine(Cuisine::Sushi) >= 10);

@@ -5,17 +5,14 @@
 //! - `provenance`: the provenance grouped by (source, time), e.g.
 //!   `[{"source":"csv","fetched_at":"2023-11-14T22:13:20Z","fields":["kind","names"]}]`.
 //!
-//! Grouping matters: a place stamped by one import repeats the same provenance for every field,
-//! and writing it once per group halves the stored size (and the bulk-import time with it).
+//! The provenance is `ProvenanceMap`'s own grouped serialisation: a place stamped by one import
+//! repeats the same provenance for every field, and writing it once per group halves the size.
 
-use std::collections::BTreeMap;
-
-use chrono::{DateTime, Utc};
 use sadomap_core::{
-    BusinessStatus, Cuisine, ExternalIds, Features, Field, Kind, LatLng, Locality, Names,
-    OpeningHours, Place, PriceLevel, Provenance, QualityFlag, Rating, Source,
+    BusinessStatus, Cuisine, ExternalIds, Features, Kind, LatLng, Locality, Names, OpeningHours,
+    Place, PriceLevel, ProvenanceMap, QualityFlag, Rating,
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::StoreError;
 
@@ -101,14 +98,6 @@ impl<'a> PlaceData<'a> {
     }
 }
 
-/// One group of fields sharing a provenance.
-#[derive(Serialize, Deserialize)]
-struct Group {
-    source: Source,
-    fetched_at: DateTime<Utc>,
-    fields: Vec<Field>,
-}
-
 fn serialize_err(p: &Place) -> impl FnOnce(serde_json::Error) -> StoreError + '_ {
     move |source| StoreError::Serialize {
         what: format!("place {:?} ({})", p.names.ja, p.ids.source_key),
@@ -119,21 +108,7 @@ fn serialize_err(p: &Place) -> impl FnOnce(serde_json::Error) -> StoreError + '_
 /// The `data` and `provenance` texts of a place.
 pub(crate) fn encode(p: &Place) -> Result<(String, String), StoreError> {
     let data = serde_json::to_string(&PlaceData::new(p)).map_err(serialize_err(p))?;
-    let mut groups: Vec<Group> = Vec::new();
-    for (field, prov) in &p.provenance {
-        match groups
-            .iter_mut()
-            .find(|g| g.source == prov.source && g.fetched_at == prov.fetched_at)
-        {
-            Some(g) => g.fields.push(*field),
-            None => groups.push(Group {
-                source: prov.source,
-                fetched_at: prov.fetched_at,
-                fields: vec![*field],
-            }),
-        }
-    }
-    let provenance = serde_json::to_string(&groups).map_err(serialize_err(p))?;
+    let provenance = serde_json::to_string(&p.provenance).map_err(serialize_err(p))?;
     Ok((data, provenance))
 }
 
@@ -141,28 +116,16 @@ pub(crate) fn encode(p: &Place) -> Result<(String, String), StoreError> {
 pub(crate) fn decode(id: i64, data: &str, provenance: &str) -> Result<Place, StoreError> {
     let mut place: Place = serde_json::from_str(data)
         .map_err(|e| StoreError::corrupt(id, format!("place JSON: {e}")))?;
-    let groups: Vec<Group> = serde_json::from_str(provenance)
+    place.provenance = serde_json::from_str::<ProvenanceMap>(provenance)
         .map_err(|e| StoreError::corrupt(id, format!("provenance JSON: {e}")))?;
-    let mut map = BTreeMap::new();
-    for g in groups {
-        for f in g.fields {
-            map.insert(
-                f,
-                Provenance {
-                    source: g.source,
-                    fetched_at: g.fetched_at,
-                },
-            );
-        }
-    }
-    place.provenance = map;
     Ok(place)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sadomap_core::{Cid, Feature, GooglePlaceId};
+    use chrono::DateTime;
+    use sadomap_core::{Cid, Feature, Field, GooglePlaceId, Provenance, Source};
 
     fn full() -> Place {
         let mut p = Place::new(Kind::Restaurant, "長三郎鮨", "csv:a:2");
