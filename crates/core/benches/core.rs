@@ -28,13 +28,23 @@ fn kernels(c: &mut Criterion) {
         b.iter(|| black_box(sado.assign(None, Some(black_box(p)))))
     });
     c.bench_function("normalize/name", |b| {
-        b.iter(|| black_box(normalize(black_box("ショッピングプラザ　キング　両津店（ＲＹＯＴＳＵ）"))))
+        b.iter(|| {
+            black_box(normalize(black_box(
+                "ショッピングプラザ　キング　両津店（ＲＹＯＴＳＵ）",
+            )))
+        })
     });
     c.bench_function("search_key/name", |b| {
-        b.iter(|| black_box(search_key(black_box("ショッピングプラザ　キング　両津店（ＲＹＯＴＳＵ）"))))
+        b.iter(|| {
+            black_box(search_key(black_box(
+                "ショッピングプラザ　キング　両津店（ＲＹＯＴＳＵ）",
+            )))
+        })
     });
     let id = GooglePlaceId::new("ChIJcwKek-xg818RPaVtz9Hh5tw").expect("a valid place ID");
-    c.bench_function("place_id_cid", |b| b.iter(|| black_box(place_id_cid(black_box(&id)))));
+    c.bench_function("place_id_cid", |b| {
+        b.iter(|| black_box(place_id_cid(black_box(&id))))
+    });
     let places: Vec<_> = demo_places(sado, 1024, 1).collect();
     let mut j = 0usize;
     c.bench_function("prepare/demo_place", |b| {

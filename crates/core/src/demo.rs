@@ -65,7 +65,11 @@ pub fn demo_timestamp() -> DateTime<Utc> {
 }
 
 // Sado's curated lists hold 445 restaurants, 112 parking lots and 71 toilets.
-const KINDS: [(Kind, u32); 3] = [(Kind::Restaurant, 445), (Kind::Parking, 112), (Kind::Toilet, 71)];
+const KINDS: [(Kind, u32); 3] = [
+    (Kind::Restaurant, 445),
+    (Kind::Parking, 112),
+    (Kind::Toilet, 71),
+];
 
 const CUISINES: [(Cuisine, u32); 18] = [
     (Cuisine::Japanese, 10),
@@ -91,21 +95,51 @@ const CUISINES: [(Cuisine, u32); 18] = [
 fn cuisine_words(c: Cuisine) -> (&'static [&'static str], &'static [&'static str]) {
     use Cuisine::*;
     match c {
-        Japanese => (&["割烹", "和食処", "料亭", "御食事処"], &["いさりび", "松風", "朱鷺", "金北"]),
-        Sushi => (&["鮨", "寿司処", "すし"], &["海鮮丸", "弁慶", "大佐渡", "浜乃"]),
-        Seafood => (&["海鮮食堂", "浜焼き", "磯料理"], &["かもめ", "漁火", "真野湾", "小木港"]),
+        Japanese => (
+            &["割烹", "和食処", "料亭", "御食事処"],
+            &["いさりび", "松風", "朱鷺", "金北"],
+        ),
+        Sushi => (
+            &["鮨", "寿司処", "すし"],
+            &["海鮮丸", "弁慶", "大佐渡", "浜乃"],
+        ),
+        Seafood => (
+            &["海鮮食堂", "浜焼き", "磯料理"],
+            &["かもめ", "漁火", "真野湾", "小木港"],
+        ),
         YakinikuYakitori => (&["焼肉", "焼鳥", "炭火焼"], &["牛角亭", "鳥よし", "炎"]),
-        Ramen => (&["らーめん", "中華そば", "麺屋"], &["一番", "しお風", "あご出汁"]),
-        SobaUdon => (&["手打ちそば", "そば処", "うどん"], &["山びこ", "庄屋", "清水"]),
+        Ramen => (
+            &["らーめん", "中華そば", "麺屋"],
+            &["一番", "しお風", "あご出汁"],
+        ),
+        SobaUdon => (
+            &["手打ちそば", "そば処", "うどん"],
+            &["山びこ", "庄屋", "清水"],
+        ),
         Chinese => (&["中華料理", "飯店", "菜館"], &["龍門", "福来", "萬福"]),
-        Italian => (&["トラットリア", "ピッツェリア", "オステリア"], &["マーレ", "ソーレ", "ルーチェ"]),
+        Italian => (
+            &["トラットリア", "ピッツェリア", "オステリア"],
+            &["マーレ", "ソーレ", "ルーチェ"],
+        ),
         French => (&["ビストロ", "レストラン"], &["ラメール", "シエル"]),
-        Cafe => (&["カフェ", "珈琲店", "喫茶"], &["こもれび", "海音", "ひだまり", "灯台"]),
-        BarIzakaya => (&["居酒屋", "酒場", "バー"], &["どんぶらこ", "佐渡っ子", "月あかり"]),
+        Cafe => (
+            &["カフェ", "珈琲店", "喫茶"],
+            &["こもれび", "海音", "ひだまり", "灯台"],
+        ),
+        BarIzakaya => (
+            &["居酒屋", "酒場", "バー"],
+            &["どんぶらこ", "佐渡っ子", "月あかり"],
+        ),
         FastFood => (&["バーガー", "ドッグ"], &["アイランド", "サンセット"]),
-        DessertSweets => (&["菓子処", "ジェラート", "甘味処"], &["おけさ", "たらい舟", "いちご"]),
+        DessertSweets => (
+            &["菓子処", "ジェラート", "甘味処"],
+            &["おけさ", "たらい舟", "いちご"],
+        ),
         CurryEthnic => (&["カレー", "スパイス食堂"], &["マサラ", "ガネーシャ"]),
-        SteakWestern => (&["洋食", "ステーキハウス", "グリル"], &["佐渡牛", "あけぼの"]),
+        SteakWestern => (
+            &["洋食", "ステーキハウス", "グリル"],
+            &["佐渡牛", "あけぼの"],
+        ),
         BentoTakeout => (&["弁当", "惣菜"], &["おかず屋", "まんぷく"]),
         Restaurant => (&["レストラン", "食堂"], &["みなと", "展望台"]),
         Other => (&["売店", "茶屋"], &["峠", "岬"]),
@@ -223,11 +257,19 @@ pub fn demo_place(region: &Region, seed: u64, n: u64) -> Place {
         }
         Kind::Parking => {
             let what = rng.pick(&["駐車場", "第2駐車場", "観光駐車場", "臨時駐車場"]);
-            Place::new(kind, format!("{}{} #{n}", town.name, what), format!("demo:{seed}:{n}"))
+            Place::new(
+                kind,
+                format!("{}{} #{n}", town.name, what),
+                format!("demo:{seed}:{n}"),
+            )
         }
         Kind::Toilet => {
             let what = rng.pick(&["公衆トイレ", "公園トイレ", "海水浴場トイレ"]);
-            Place::new(kind, format!("{}{} #{n}", town.name, what), format!("demo:{seed}:{n}"))
+            Place::new(
+                kind,
+                format!("{}{} #{n}", town.name, what),
+                format!("demo:{seed}:{n}"),
+            )
         }
     };
     let mut p = name;
@@ -285,7 +327,10 @@ mod tests {
         // 445 of 628 in the curated lists: about 71 %.
         assert!((6_700..7_500).contains(&restaurants), "{restaurants}");
         for c in Cuisine::ALL {
-            assert!(places.iter().any(|p| p.cuisine == Some(c)), "{c:?} never generated");
+            assert!(
+                places.iter().any(|p| p.cuisine == Some(c)),
+                "{c:?} never generated"
+            );
         }
         let open_friday_night = places
             .iter()

@@ -30,31 +30,31 @@ mod provenance;
 mod region;
 mod similarity;
 
-pub use features::{Feature, FeatureSet, Features};
-pub use geo::{BBox, CoordError, LatLng, EARTH_RADIUS_M};
-pub use hours::{tokyo, OpeningHours, Period, WeekTime, Weekday, WEEK_MINUTES};
-pub use ids::{Cid, GooglePlaceId, IdentityKey, OsmId, OsmType};
-pub use kind::{BusinessStatus, Cuisine, Kind, MarkerGroup, PriceLevel};
-pub use normalize::{
-    address_key, fold_variant_kanji, is_kanji, kanji_numerals_to_arabic, normalize, parse_kanji_number,
-    search_key, VARIANT_KANJI,
-};
-pub use place::{
-    ExternalIds, Field, Locality, Names, Place, PlaceId, PlaceRecord, Provenance, QualityFlag,
-    Rating, Source,
-};
-pub use provenance::ProvenanceMap;
-pub use region::{District, PostalCode, Region, RegionError, RegionFiles, Town};
 pub use address::{parse_postal_code, AddressIndex, Assignment, Step};
 pub use codec::{cid_from_url, place_id_cid, CodecError};
 pub use curated::{
     parse_curated, similar_name_pairs, CuratedEntry, CuratedList, CuratedProblem,
     SIMILAR_NAME_THRESHOLD,
 };
+pub use demo::{demo_place, demo_places, demo_timestamp};
+pub use features::{Feature, FeatureSet, Features};
+pub use geo::{BBox, CoordError, LatLng, EARTH_RADIUS_M};
+pub use hours::{tokyo, OpeningHours, Period, WeekTime, Weekday, WEEK_MINUTES};
 pub use hours_text::{
     day_text, from_places_periods, parse_sheet_text, to_weekday_text, HoursError, HoursWarning,
     PlacesDate, PlacesOpeningHours, PlacesPeriod, PlacesPoint,
 };
-pub use similarity::{similarity, similarity_upper_bound};
+pub use ids::{Cid, GooglePlaceId, IdentityKey, OsmId, OsmType};
+pub use kind::{BusinessStatus, Cuisine, Kind, MarkerGroup, PriceLevel};
+pub use normalize::{
+    address_key, fold_variant_kanji, is_kanji, kanji_numerals_to_arabic, normalize,
+    parse_kanji_number, search_key, VARIANT_KANJI,
+};
 pub use pipeline::{prepare, Invalid};
-pub use demo::{demo_place, demo_places, demo_timestamp};
+pub use place::{
+    ExternalIds, Field, Locality, Names, Place, PlaceId, PlaceRecord, Provenance, QualityFlag,
+    Rating, Source,
+};
+pub use provenance::ProvenanceMap;
+pub use region::{District, PostalCode, Region, RegionError, RegionFiles, Town};
+pub use similarity::{similarity, similarity_upper_bound};

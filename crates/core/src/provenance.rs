@@ -48,19 +48,24 @@ impl ProvenanceMap {
             Some((_, fields)) => *fields |= bit(f),
             None => self.groups.push((p, bit(f))),
         }
-        self.groups.sort_by_key(|(_, fields)| fields.trailing_zeros());
+        self.groups
+            .sort_by_key(|(_, fields)| fields.trailing_zeros());
         old
     }
 
     /// Forgets the provenance of `f`, returning it.
     pub fn remove(&mut self, f: &Field) -> Option<Provenance> {
-        let i = self.groups.iter().position(|(_, fields)| fields & bit(*f) != 0)?;
+        let i = self
+            .groups
+            .iter()
+            .position(|(_, fields)| fields & bit(*f) != 0)?;
         let p = self.groups[i].0;
         self.groups[i].1 &= !bit(*f);
         if self.groups[i].1 == 0 {
             self.groups.remove(i);
         } else {
-            self.groups.sort_by_key(|(_, fields)| fields.trailing_zeros());
+            self.groups
+                .sort_by_key(|(_, fields)| fields.trailing_zeros());
         }
         Some(p)
     }
@@ -77,12 +82,17 @@ impl ProvenanceMap {
 
     /// How many fields have a provenance.
     pub fn len(&self) -> usize {
-        self.groups.iter().map(|(_, f)| f.count_ones() as usize).sum()
+        self.groups
+            .iter()
+            .map(|(_, f)| f.count_ones() as usize)
+            .sum()
     }
 
     /// Every (field, provenance), in field order.
     pub fn iter(&self) -> impl Iterator<Item = (&'static Field, &Provenance)> + '_ {
-        Field::ALL.iter().filter_map(|f| self.get(f).map(|p| (f, p)))
+        Field::ALL
+            .iter()
+            .filter_map(|f| self.get(f).map(|p| (f, p)))
     }
 
     /// The provenance of every recorded field, in field order (repeated per field).
@@ -93,7 +103,11 @@ impl ProvenanceMap {
     /// The distinct provenances with the fields each one set.
     pub fn groups(&self) -> impl Iterator<Item = (&Provenance, Vec<Field>)> + '_ {
         self.groups.iter().map(|(p, bits)| {
-            let fields = Field::ALL.iter().copied().filter(|f| bits & bit(*f) != 0).collect();
+            let fields = Field::ALL
+                .iter()
+                .copied()
+                .filter(|f| bits & bit(*f) != 0)
+                .collect();
             (p, fields)
         })
     }
@@ -192,7 +206,10 @@ mod tests {
         assert_eq!(m.len(), 3);
         assert_eq!(m.groups.len(), 2, "two distinct provenances");
         assert_eq!(m[&Field::Phone].source, Source::GooglePlaces);
-        assert_eq!(m.insert(Field::Names, p(Source::GooglePlaces, 2)), Some(p(Source::Csv, 1)));
+        assert_eq!(
+            m.insert(Field::Names, p(Source::GooglePlaces, 2)),
+            Some(p(Source::Csv, 1))
+        );
         assert_eq!(m.remove(&Field::Kind), Some(p(Source::Csv, 1)));
         assert_eq!(m.groups.len(), 1, "an emptied group is dropped");
         assert!(!m.contains_key(&Field::Kind));

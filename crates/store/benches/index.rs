@@ -218,7 +218,10 @@ fn point_near_town(g: &mut Rng) -> LatLng {
 }
 
 /// The query types measured, each a generator of random queries.
-fn query_types() -> Vec<(&'static str, Box<dyn Fn(&mut Rng) -> Query>)> {
+/// A named generator of random queries of one type.
+type QueryType = (&'static str, Box<dyn Fn(&mut Rng) -> Query>);
+
+fn query_types() -> Vec<QueryType> {
     vec![
         (
             "knn20_kind_cuisine",

@@ -141,11 +141,12 @@ pub fn import_files(
     progress(Stage::Prepare);
     let mut district_steps = StepCounts::default();
     for (file, places) in &mut batches {
-        let steps = prepare_all(places, region).map_err(|(record, reason)| ImportError::Invalid {
-            file: file.clone(),
-            record,
-            reason,
-        })?;
+        let steps =
+            prepare_all(places, region).map_err(|(record, reason)| ImportError::Invalid {
+                file: file.clone(),
+                record,
+                reason,
+            })?;
         for s in steps {
             district_steps.add(s);
         }
@@ -157,7 +158,12 @@ pub fn import_files(
     progress(Stage::Store);
     let report = store.upsert(&places, now)?;
     timings.push((Stage::Store, t.elapsed()));
-    Ok(summary(places.len() as u64, report, district_steps, timings))
+    Ok(summary(
+        places.len() as u64,
+        report,
+        district_steps,
+        timings,
+    ))
 }
 
 /// Prepares `places` in place on all cores. On failure, the 1-based record number and why.
@@ -189,7 +195,12 @@ pub fn import_places(
     let t = Instant::now();
     let report = store.upsert(&places, now)?;
     let timings = vec![(Stage::Prepare, prepared), (Stage::Store, t.elapsed())];
-    Ok(summary(places.len() as u64, report, district_steps, timings))
+    Ok(summary(
+        places.len() as u64,
+        report,
+        district_steps,
+        timings,
+    ))
 }
 
 fn summary(

@@ -12,10 +12,9 @@ mod index;
 mod live;
 
 pub use backend::{
-    merge, CheckKind, ChangeKind, FieldChange, HistoryEntry, IdConflict, Merged, PostgresStore,
+    merge, ChangeKind, CheckKind, FieldChange, HistoryEntry, IdConflict, Merged, PostgresStore,
     RefreshDue, RefreshPolicy, SqliteStore, Store, StoreError, UpsertReport,
 };
-pub use index::{Cursor, Hit, Index, IndexCounts, IndexMemory, Query, QueryError, QueryResult, Sort, DEFAULT_LIMIT, MAX_LIMIT};
 pub use formats::{
     check_file, read_file, read_geojson, read_jsonl, read_osm_pbf, read_overpass, read_sheet_csv,
     short_address, write_file, ExportFormat, Flow, Format, FormatError, GeoJsonWriter,
@@ -25,5 +24,9 @@ pub use formats::{
 pub use import::{
     import_files, import_places, load_index, prepare_all, ImportError, ImportFile, ImportReport,
     Stage, StepCounts,
+};
+pub use index::{
+    Cursor, Hit, Index, IndexCounts, IndexMemory, Query, QueryError, QueryResult, Sort,
+    DEFAULT_LIMIT, MAX_LIMIT,
 };
 pub use live::LiveIndex;

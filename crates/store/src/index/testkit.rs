@@ -234,9 +234,8 @@ pub(crate) fn brute_matches(region: &Region, q: &Query, r: &PlaceRecord) -> bool
         }
     }
     if let Some(m) = q.min_rating {
-        if !p
-            .rating
-            .is_some_and(|x| rating_code(x.stars) >= rating_code(m))
+        if p.rating
+            .is_none_or(|x| rating_code(x.stars) < rating_code(m))
         {
             return false;
         }
