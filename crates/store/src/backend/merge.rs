@@ -20,27 +20,6 @@ use serde_json::Value;
 
 use super::{FieldChange, StoreError};
 
-/// Every field whose provenance is tracked, in history order.
-pub(crate) const FIELDS: [Field; 17] = [
-    Field::Kind,
-    Field::Names,
-    Field::Address,
-    Field::PostalCode,
-    Field::Location,
-    Field::Locality,
-    Field::Town,
-    Field::Cuisine,
-    Field::Price,
-    Field::Rating,
-    Field::Hours,
-    Field::Status,
-    Field::Phone,
-    Field::Website,
-    Field::Features,
-    Field::Description,
-    Field::Ids,
-];
-
 /// The result of [`merge`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Merged {
@@ -65,14 +44,14 @@ impl Merged {
 /// Merges `incoming` into `stored` (see the module doc for the rules) and lists what changed.
 pub fn merge(stored: &Place, incoming: &Place) -> Result<Merged, StoreError> {
     let mut place = stored.clone();
-    for f in FIELDS {
+    for f in Field::ALL {
         if has_value(incoming, f) {
             overlay(&mut place, incoming, f);
         }
     }
     place.quality = incoming.quality.clone();
     let mut changes = Vec::new();
-    for f in FIELDS {
+    for f in Field::ALL {
         if field_eq(stored, &place, f) {
             // Unchanged value: keep the stored provenance, or fill in the incoming one.
             if stored.provenance.contains_key(&f) || !has_value(incoming, f) {
@@ -429,7 +408,7 @@ mod tests {
         let mut p = stored();
         p.cuisine = Some(Cuisine::Sushi);
         let json = serde_json::to_value(&p).unwrap();
-        for f in FIELDS {
+        for f in Field::ALL {
             let v = field_value(&p, f).unwrap();
             if !v.is_null() {
                 assert_eq!(json.get(field_name(f)), Some(&v), "{f:?}");
