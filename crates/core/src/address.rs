@@ -1,9 +1,7 @@
 //! District assignment: address → town (longest match) → postal code → nearest town point → unknown.
 //!
 //! The lookup tables ([`AddressIndex`]) are derived from a [`Region`]'s fields, never written for
-//! one region by hand. [`Region::assign`] builds them once per region and keeps them in a small
-//! process-wide cache keyed by the region's name, its table sizes, their heap addresses and its
-//! bounds; a region changed in place without reallocating should build its own [`AddressIndex`].
+//! one region by hand. [`Region::assign`] builds them on first use and keeps them with the region.
 //!
 //! How an address is read: it is put in [`address_key`] form (so `新穗`, `９５２－００１１` and
 //! `両津福浦二丁目` read as `新穂`, `952-0011` and `両津福浦2丁目`), lower-cased, and cut into segments
@@ -18,7 +16,7 @@
 //! 相川栄町). Matching only at segment starts keeps short town names (旭, 泉, 関) from matching
 //! inside other words.
 
-use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -78,78 +76,21 @@ pub struct Assignment {
     pub step: Step,
 }
 
-/// Identity of a region for the index cache.
-#[derive(PartialEq)]
-struct RegionStamp {
-    name: String,
-    tables: [(usize, usize); 3],
-    bounds: [u64; 4],
-}
-
-impl RegionStamp {
-    fn of(r: &Region) -> RegionStamp {
-        RegionStamp {
-            name: r.name.clone(),
-            tables: [
-                (r.towns.as_ptr() as usize, r.towns.len()),
-                (r.districts.as_ptr() as usize, r.districts.len()),
-                (r.postal_codes.as_ptr() as usize, r.postal_codes.len()),
-            ],
-            bounds: [r.bounds.south, r.bounds.west, r.bounds.north, r.bounds.east]
-                .map(f64::to_bits),
-        }
-    }
-
-    fn matches(&self, r: &Region) -> bool {
-        self.name == r.name
-            && self.tables
-                == [
-                    (r.towns.as_ptr() as usize, r.towns.len()),
-                    (r.districts.as_ptr() as usize, r.districts.len()),
-                    (r.postal_codes.as_ptr() as usize, r.postal_codes.len()),
-                ]
-            && self.bounds
-                == [r.bounds.south, r.bounds.west, r.bounds.north, r.bounds.east].map(f64::to_bits)
-    }
-}
-
-type IndexCache = RwLock<Vec<(RegionStamp, Arc<AddressIndex>)>>;
-
-fn index_cache() -> &'static IndexCache {
-    static CACHE: OnceLock<IndexCache> = OnceLock::new();
-    CACHE.get_or_init(|| RwLock::new(Vec::new()))
-}
-
 impl Region {
-    /// The address lookup tables of this region, built on first use and cached.
+    /// The address lookup tables of this region, built on first use.
     pub fn address_index(&self) -> Arc<AddressIndex> {
-        let cache = index_cache();
-        {
-            let read = cache.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some((_, idx)) = read.iter().find(|(s, _)| s.matches(self)) {
-                return Arc::clone(idx);
-            }
-        }
-        let idx = Arc::new(AddressIndex::new(self));
-        let mut write = cache.write().unwrap_or_else(PoisonError::into_inner);
-        if write.len() >= 16 {
-            write.clear();
-        }
-        write.push((RegionStamp::of(self), Arc::clone(&idx)));
-        idx
+        Arc::clone(
+            self.address_index
+                .get_or_init(|| Arc::new(AddressIndex::new(self))),
+        )
     }
 
     /// Assigns a district: address → town (longest match) → postal code → nearest town point (when
     /// `location` is given) → unknown. See [`AddressIndex::assign`].
     pub fn assign(&self, address: Option<&str>, location: Option<LatLng>) -> Assignment {
-        let cache = index_cache();
-        {
-            let read = cache.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some((_, idx)) = read.iter().find(|(s, _)| s.matches(self)) {
-                return idx.assign(address, location);
-            }
-        }
-        self.address_index().assign(address, location)
+        self.address_index
+            .get_or_init(|| Arc::new(AddressIndex::new(self)))
+            .assign(address, location)
     }
 }
 

@@ -3,10 +3,11 @@
 //! Sado's files live in `data/regions/sado/` and are compiled in, so the binary needs no files;
 //! another region is the same four files passed to [`Region::from_csv`].
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use serde::Deserialize;
 
+use crate::address::AddressIndex;
 use crate::geo::{BBox, LatLng};
 
 /// One district (for Sado: a pre-2004 municipality).
@@ -51,7 +52,11 @@ pub struct PostalCode {
 }
 
 /// A region's geography.
-#[derive(Debug, Clone)]
+///
+/// The address lookup tables ([`crate::AddressIndex`]) are derived from these fields on the first
+/// [`Region::assign`] and kept with the region. Change a region's fields before that, or change a
+/// clone: a clone starts without tables and derives its own.
+#[derive(Debug)]
 pub struct Region {
     /// Short name (`sado`).
     pub name: String,
@@ -67,6 +72,24 @@ pub struct Region {
     pub towns: Vec<Town>,
     /// Postal codes.
     pub postal_codes: Vec<PostalCode>,
+    /// Derived on first use (see the type's documentation).
+    pub(crate) address_index: OnceLock<Arc<AddressIndex>>,
+}
+
+impl Clone for Region {
+    fn clone(&self) -> Region {
+        Region {
+            name: self.name.clone(),
+            city_names: self.city_names.clone(),
+            prefecture_names: self.prefecture_names.clone(),
+            bounds: self.bounds,
+            districts: self.districts.clone(),
+            towns: self.towns.clone(),
+            postal_codes: self.postal_codes.clone(),
+            // The clone may be changed: it derives its own tables.
+            address_index: OnceLock::new(),
+        }
+    }
 }
 
 /// A region file could not be read.
@@ -222,6 +245,7 @@ impl Region {
             districts,
             towns,
             postal_codes,
+            address_index: OnceLock::new(),
         })
     }
 
