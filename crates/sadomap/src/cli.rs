@@ -57,6 +57,8 @@ pub enum Command {
     Places(Box<PlacesArgs>),
     /// Counts per kind and district.
     Stats,
+    /// Places whose details or place ID are due for a refresh under the refresh policy.
+    Due(DueArgs),
     /// Assign addresses to districts: `district<TAB>town<TAB>step` per line.
     District(LinesArgs),
     /// Decode Google place IDs to Maps CIDs: `place_id<TAB>cid` per line.
@@ -196,4 +198,18 @@ pub struct PlacesArgs {
     /// Continue after this cursor (printed by the previous page).
     #[arg(long)]
     pub cursor: Option<String>,
+}
+
+/// Arguments of `due`: the refresh policy and how many to list.
+#[derive(Debug, Args)]
+pub struct DueArgs {
+    /// Details older than this many days are due.
+    #[arg(long, env = "SADOMAP_REFRESH_DETAILS_DAYS", default_value_t = 7)]
+    pub details_days: u32,
+    /// Place IDs not re-checked for this many days are due.
+    #[arg(long, env = "SADOMAP_REFRESH_ID_DAYS", default_value_t = 365)]
+    pub id_days: u32,
+    /// At most this many places.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
 }

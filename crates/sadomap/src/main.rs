@@ -47,6 +47,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo(args) => data::demo(g, &args),
         Command::Places(args) => query::places(g, &args),
         Command::Stats => query::stats(g),
+        Command::Due(args) => query::due(g, &args),
         Command::District(args) => lookup::district(g, &args),
         Command::Placeid(args) => lookup::placeid(g, &args),
     }

@@ -5,10 +5,10 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use sadomap_core::{tokyo, Cuisine, Feature, Kind, Locality, PriceLevel, Region, WeekTime};
-use sadomap_store::{load_index, Cursor, Index, Query, Sort};
+use sadomap_store::{load_index, Cursor, Index, Query, RefreshPolicy, Sort};
 use serde_json::json;
 
-use crate::cli::{Global, PlacesArgs};
+use crate::cli::{DueArgs, Global, PlacesArgs};
 use crate::open_store;
 
 fn load(g: &Global) -> Result<Index> {
@@ -206,6 +206,57 @@ pub fn stats(g: &Global) -> Result<ExitCode> {
     println!(
         "  unknown\t{:>9}\n  outside\t{:>9}",
         c.unknown_district, c.outside
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `sadomap due`: what a refresh run would fetch now.
+pub fn due(g: &Global, args: &DueArgs) -> Result<ExitCode> {
+    let policy = RefreshPolicy {
+        details_after: chrono::Duration::days(i64::from(args.details_days)),
+        id_recheck_after: chrono::Duration::days(i64::from(args.id_days)),
+    };
+    let store = open_store(g)?;
+    let due = store
+        .due_for_refresh(Utc::now(), &policy, args.limit)
+        .context("listing places due for a refresh")?;
+    let show = |t: Option<DateTime<Utc>>| t.map_or("never".to_owned(), |t| t.to_rfc3339());
+    if g.json {
+        let v: Vec<_> = due
+            .iter()
+            .map(|d| {
+                json!({
+                    "id": d.id,
+                    "google_place_id": d.google_place_id,
+                    "details_due": d.details_due,
+                    "id_recheck_due": d.id_recheck_due,
+                    "details_checked_at": d.details_checked_at,
+                    "id_checked_at": d.id_checked_at,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(v));
+        return Ok(ExitCode::SUCCESS);
+    }
+    for d in &due {
+        let what = match (d.details_due, d.id_recheck_due) {
+            (true, true) => "details+id",
+            (true, false) => "details",
+            (false, true) => "id",
+            (false, false) => "-",
+        };
+        println!(
+            "{}\t{what}\tdetails checked {}\tid checked {}",
+            d.id,
+            show(d.details_checked_at),
+            show(d.id_checked_at)
+        );
+    }
+    eprintln!(
+        "{} places due (details after {} days, place IDs after {} days)",
+        due.len(),
+        args.details_days,
+        args.id_days
     );
     Ok(ExitCode::SUCCESS)
 }

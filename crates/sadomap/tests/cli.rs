@@ -1114,3 +1114,39 @@ fn export_csv_needs_a_kind() {
         .fails();
     assert!(!env.path("x.csv").exists());
 }
+
+/// `due` lists what a refresh run would fetch, under a policy set from the command line.
+#[test]
+fn due_follows_the_refresh_policy() {
+    let env = Env::new();
+    env.demo(20, 5);
+    // Demo places were never fetched from a paid source: all details are due; none has a place ID.
+    let due = env.json(&["due", "--limit", "100"]);
+    let due = due.as_array().expect("a JSON array");
+    assert_eq!(due.len(), 20, "{due:?}");
+    assert!(due
+        .iter()
+        .all(|d| d["details_due"] == true && d["id_recheck_due"] == false));
+
+    // One place with a place ID, imported now: its ID re-check is due only with a 0-day policy.
+    let line = r#"{"kind":"toilet","names":{"ja":"両津港公衆トイレ"},"address":"新潟県佐渡市両津湊353","ids":{"google_place_id":"ChIJcwKek-xg818RPaVtz9Hh5tw","source_key":"test:1"}}"#;
+    std::fs::write(env.path("one.jsonl"), format!("{line}\n")).expect("write");
+    env.run(&["import", &env.p("one.jsonl")]).ok();
+    let with_id = |v: &Value| {
+        v.as_array()
+            .expect("array")
+            .iter()
+            .filter(|d| d["id_recheck_due"] == true)
+            .count()
+    };
+    assert_eq!(with_id(&env.json(&["due", "--limit", "100"])), 0);
+    assert_eq!(
+        with_id(&env.json(&["due", "--limit", "100", "--id-days", "0"])),
+        1
+    );
+    assert_eq!(
+        env.json(&["due", "--limit", "5"]).as_array().map(Vec::len),
+        Some(5)
+    );
+    env.run(&["due", "--details-days", "-1"]).fails();
+}
