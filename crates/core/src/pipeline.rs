@@ -159,12 +159,13 @@ fn district_conflict(place: &Place, region: &Region) -> bool {
     {
         return false;
     }
-    let nearest = region
-        .towns
-        .iter()
-        .map(|t| (d2(t.location), t.district))
-        .min_by(|a, b| a.0.total_cmp(&b.0));
-    nearest.is_some_and(|(_, district)| district != d)
+    // Far from all of them: a conflict when the nearest town (the assignment chain's own
+    // coordinates step) lies in another district.
+    region
+        .assign(None, Some(loc))
+        .locality
+        .district()
+        .is_some_and(|nearest| nearest != name)
 }
 
 #[cfg(test)]

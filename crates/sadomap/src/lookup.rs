@@ -8,6 +8,7 @@ use sadomap_core::{place_id_cid, GooglePlaceId, Region};
 use serde_json::json;
 
 use crate::cli::{Global, LinesArgs};
+use crate::output::locality_label;
 
 /// The inputs from the arguments, else one per line of standard input (blank lines skipped).
 fn inputs(args: &LinesArgs) -> Result<Vec<String>> {
@@ -30,11 +31,7 @@ pub fn district(g: &Global, args: &LinesArgs) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     for addr in inputs(args)? {
         let a = region.assign(Some(&addr), None);
-        let district = match &a.locality {
-            sadomap_core::Locality::District(d) => d.as_str(),
-            sadomap_core::Locality::Outside => "outside",
-            sadomap_core::Locality::Unknown => "-",
-        };
+        let district = locality_label(&a.locality);
         if g.json {
             let v = json!({
                 "address": addr,

@@ -4,6 +4,7 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use sadomap_core::Locality;
 use sadomap_store::Stage;
 
 /// A spinner naming the current stage when stderr is a terminal; plain log lines otherwise.
@@ -56,4 +57,13 @@ impl StageProgress {
 /// Seconds with millisecond precision, for timings.
 pub fn secs(d: Duration) -> f64 {
     (d.as_secs_f64() * 1000.0).round() / 1000.0
+}
+
+/// The district name, `outside`, or `-` for an unknown district, as the text outputs print it.
+pub fn locality_label(l: &Locality) -> &str {
+    match l {
+        Locality::District(d) => d,
+        Locality::Outside => "outside",
+        Locality::Unknown => "-",
+    }
 }

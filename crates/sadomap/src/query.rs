@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::cli::{DueArgs, Global, PlacesArgs};
 use crate::open_store;
+use crate::output::locality_label;
 
 fn load(g: &Global) -> Result<Index> {
     let store = open_store(g)?;
@@ -140,11 +141,7 @@ pub fn places(g: &Global, args: &PlacesArgs) -> Result<ExitCode> {
     for h in &result.hits {
         let Some(r) = index.get(h.id) else { continue };
         let p = &r.place;
-        let district = match &p.locality {
-            Locality::District(d) => d.as_str(),
-            Locality::Outside => "outside",
-            Locality::Unknown => "-",
-        };
+        let district = locality_label(&p.locality);
         let cuisine = p.cuisine.map_or("-", |c| c.label_ja());
         let dist = h
             .distance_m

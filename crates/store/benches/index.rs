@@ -1,6 +1,5 @@
 //! Index benchmarks on 1,000,000 places (`SADOMAP_BENCH_N` overrides): demo places
-//! (`sadomap_core::demo_places`, prepared as an import would) by default, or this file's own
-//! synthetic places with `SADOMAP_BENCH_DATA=synth`.
+//! (`sadomap_core::demo_places`, prepared as an import would).
 //!
 //! Prints build time, memory (`Index::memory` and process RSS), and p50/p99 of 10,000 individual
 //! queries per query type, then runs the same query types under criterion.
@@ -12,10 +11,7 @@ use std::time::{Duration, Instant};
 
 use chrono::DateTime;
 use criterion::{criterion_group, criterion_main, Criterion};
-use sadomap_core::{
-    BBox, Cuisine, Feature, Kind, LatLng, Locality, OpeningHours, Period, Place, PlaceId,
-    PlaceRecord, PriceLevel, Rating, Region, WeekTime, Weekday,
-};
+use sadomap_core::{BBox, Cuisine, Kind, LatLng, Place, PlaceId, PlaceRecord, Region};
 use sadomap_store::{Index, Query, Sort};
 
 /// splitmix64.
@@ -34,9 +30,6 @@ impl Rng {
     }
     fn unit(&mut self) -> f64 {
         (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
     }
 }
 
@@ -75,92 +68,6 @@ const WORDS: &[&str] = &[
     "の",
 ];
 
-fn schedules() -> Vec<OpeningHours> {
-    let wt = |d: u8, m: u16| WeekTime {
-        day: Weekday::ALL[usize::from(d % 7)],
-        minute: m,
-    };
-    let daily = |open: u16, close: u16| OpeningHours {
-        periods: (0..7)
-            .map(|d| Period {
-                open: wt(d, open),
-                close: Some(if close > open {
-                    wt(d, close)
-                } else {
-                    wt(d + 1, close)
-                }),
-            })
-            .collect(),
-        ..OpeningHours::default()
-    };
-    vec![
-        daily(660, 840),
-        daily(540, 1020),
-        daily(1080, 120),
-        daily(1020, 1380),
-        OpeningHours::always_open(),
-    ]
-}
-
-fn synth(n: usize, seed: u64) -> Vec<PlaceRecord> {
-    let region = Region::sado();
-    let mut rng = Rng(seed);
-    let hours = schedules();
-    let t0 = DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default();
-    (0..n)
-        .map(|i| {
-            let kind = match rng.below(20) {
-                0..=10 => Kind::Restaurant,
-                11..=15 => Kind::Parking,
-                _ => Kind::Toilet,
-            };
-            let name: String = (0..1 + rng.below(3))
-                .map(|_| WORDS[rng.below(WORDS.len())])
-                .collect();
-            let mut p = Place::new(kind, name, format!("bench:{i}"));
-            let town = &region.towns[rng.below(region.towns.len())];
-            p.locality =
-                Locality::District(region.districts[usize::from(town.district)].name.clone());
-            p.town = Some(town.name.clone());
-            p.address = Some(format!("新潟県佐渡市{}{}", town.name, 1 + rng.below(3000)));
-            p.location = LatLng::new(
-                town.location.lat() + (rng.unit() - 0.5) * 0.02,
-                town.location.lng() + (rng.unit() - 0.5) * 0.02,
-            )
-            .ok();
-            if kind == Kind::Restaurant {
-                p.cuisine = Some(Cuisine::ALL[rng.below(Cuisine::ALL.len())]);
-            }
-            if rng.chance(0.7) {
-                p.price = Some(PriceLevel::ALL[rng.below(4)]);
-            }
-            if rng.chance(0.7) {
-                p.rating = Some(Rating {
-                    stars: 1.0 + rng.below(41) as f32 / 10.0,
-                    count: rng.below(500) as u32,
-                });
-            }
-            if rng.chance(0.8) {
-                p.hours = Some(hours[rng.below(hours.len())].clone());
-            }
-            for f in Feature::ALL.iter().take(12) {
-                if rng.chance(0.3) {
-                    p.features.set(*f, true);
-                }
-            }
-            PlaceRecord {
-                id: PlaceId(i as i64 + 1),
-                place: p,
-                created_at: t0,
-                updated_at: t0,
-                details_checked_at: None,
-                id_checked_at: None,
-            }
-        })
-        .collect()
-}
-
-/// `n` demo places, prepared as the import pipeline prepares them, as records with ids 1..=n.
 fn demo(n: usize) -> Vec<PlaceRecord> {
     use rayon::prelude::*;
     let region = Region::sado();
@@ -347,14 +254,9 @@ fn bench(c: &mut Criterion) {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
     let rss0 = rss_kib();
-    let data = std::env::var("SADOMAP_BENCH_DATA").unwrap_or_else(|_| "demo".into());
     let t = Instant::now();
-    let recs = if data == "synth" {
-        synth(n, 1)
-    } else {
-        demo(n)
-    };
-    println!("{data} places generated in {:.2?}", t.elapsed());
+    let recs = demo(n);
+    println!("demo places generated in {:.2?}", t.elapsed());
     let rss1 = rss_kib();
     // `SADOMAP_BENCH_BUILDS=k` builds k times (reporting the fastest), to see through noise.
     let builds: usize = std::env::var("SADOMAP_BENCH_BUILDS")

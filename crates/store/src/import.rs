@@ -137,8 +137,23 @@ pub fn import_files(
     }
     timings.push((Stage::Read, t.elapsed()));
 
-    let t = Instant::now();
     progress(Stage::Prepare);
+    let mut report = prepare_and_store(store, batches, region, now, progress)?;
+    timings.append(&mut report.timings);
+    report.timings = timings;
+    Ok(report)
+}
+
+/// Prepares every batch (named by its file, for errors) and upserts all places in one
+/// transaction; the report's timings cover these two stages.
+fn prepare_and_store(
+    store: &dyn Store,
+    mut batches: Vec<(String, Vec<Place>)>,
+    region: &Region,
+    now: DateTime<Utc>,
+    progress: &mut dyn FnMut(Stage),
+) -> Result<ImportReport, ImportError> {
+    let t = Instant::now();
     let mut district_steps = StepCounts::default();
     for (file, places) in &mut batches {
         let steps =
@@ -152,12 +167,12 @@ pub fn import_files(
         }
     }
     let places: Vec<Place> = batches.into_iter().flat_map(|(_, p)| p).collect();
-    timings.push((Stage::Prepare, t.elapsed()));
+    let prepared = t.elapsed();
 
     let t = Instant::now();
     progress(Stage::Store);
     let report = store.upsert(&places, now)?;
-    timings.push((Stage::Store, t.elapsed()));
+    let timings = vec![(Stage::Prepare, prepared), (Stage::Store, t.elapsed())];
     Ok(summary(
         places.len() as u64,
         report,
@@ -178,29 +193,17 @@ pub fn prepare_all(places: &mut [Place], region: &Region) -> Result<Vec<Step>, (
 /// Prepares and upserts places that did not come from a file (demo data, collection results).
 pub fn import_places(
     store: &dyn Store,
-    mut places: Vec<Place>,
+    places: Vec<Place>,
     region: &Region,
     now: DateTime<Utc>,
 ) -> Result<ImportReport, ImportError> {
-    let t = Instant::now();
-    let mut district_steps = StepCounts::default();
-    for s in prepare_all(&mut places, region).map_err(|(record, reason)| ImportError::Invalid {
-        file: "(generated)".into(),
-        record,
-        reason,
-    })? {
-        district_steps.add(s);
-    }
-    let prepared = t.elapsed();
-    let t = Instant::now();
-    let report = store.upsert(&places, now)?;
-    let timings = vec![(Stage::Prepare, prepared), (Stage::Store, t.elapsed())];
-    Ok(summary(
-        places.len() as u64,
-        report,
-        district_steps,
-        timings,
-    ))
+    prepare_and_store(
+        store,
+        vec![("(generated)".into(), places)],
+        region,
+        now,
+        &mut |_| {},
+    )
 }
 
 fn summary(

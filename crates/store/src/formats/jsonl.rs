@@ -75,96 +75,54 @@ impl<R: BufRead> JsonLinesReader<R> {
     }
 }
 
+impl<R: BufRead> JsonLinesReader<R> {
+    /// The next non-blank raw line with its number; `Err` for what ends the stream (I/O error,
+    /// oversized line, a file with no place at all); `None` after the end.
+    fn next_raw(&mut self) -> Option<Result<(u64, Vec<u8>), FormatError>> {
+        while !self.done {
+            self.line += 1;
+            let line = self.line;
+            let end = match self.read_line() {
+                Err(e) => FormatError::io(&self.file, e),
+                Ok(Line::Eof) if self.seen_any => {
+                    self.done = true;
+                    return None;
+                }
+                Ok(Line::Eof) => FormatError::Empty {
+                    file: self.file.clone(),
+                    expected: "one place as JSON per line",
+                },
+                Ok(Line::TooLong) => FormatError::RecordTooLarge {
+                    file: self.file.clone(),
+                    line,
+                    limit: MAX_RECORD_BYTES,
+                },
+                Ok(Line::Full) if self.buf.iter().all(u8::is_ascii_whitespace) => continue,
+                Ok(Line::Full) => {
+                    self.seen_any = true;
+                    return Some(Ok((line, std::mem::take(&mut self.buf))));
+                }
+            };
+            self.done = true;
+            return Some(Err(end));
+        }
+        None
+    }
+}
+
 impl<R: BufRead> Iterator for JsonLinesReader<R> {
     type Item = Result<Place, FormatError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if self.done {
-                return None;
-            }
-            self.line += 1;
-            let line = self.line;
-            match self.read_line() {
-                Err(e) => {
-                    self.done = true;
-                    return Some(Err(FormatError::io(&self.file, e)));
-                }
-                Ok(Line::Eof) => {
-                    self.done = true;
-                    if !self.seen_any {
-                        return Some(Err(FormatError::Empty {
-                            file: self.file.clone(),
-                            expected: "one place as JSON per line",
-                        }));
-                    }
-                    return None;
-                }
-                Ok(Line::TooLong) => {
-                    self.done = true;
-                    return Some(Err(FormatError::RecordTooLarge {
-                        file: self.file.clone(),
-                        line,
-                        limit: MAX_RECORD_BYTES,
-                    }));
-                }
-                Ok(Line::Full) => {}
-            }
-            match parse_line(&self.buf, line, &self.file, self.now) {
-                None => continue,
-                Some(item) => {
-                    self.seen_any = true;
-                    return Some(item);
-                }
+            let (line, bytes) = match self.next_raw()? {
+                Ok(raw) => raw,
+                Err(e) => return Some(Err(e)),
+            };
+            if let Some(item) = parse_line(&bytes, line, &self.file, self.now) {
+                return Some(item);
             }
         }
-    }
-}
-
-impl<R: BufRead> JsonLinesReader<R> {
-    /// Reads up to `n` raw lines (with their numbers), or the error that ends the stream.
-    fn next_raw_batch(&mut self, n: usize) -> (Vec<(u64, Vec<u8>)>, Option<FormatError>) {
-        let mut batch = Vec::with_capacity(n);
-        while batch.len() < n && !self.done {
-            self.line += 1;
-            let line = self.line;
-            match self.read_line() {
-                Err(e) => {
-                    self.done = true;
-                    return (batch, Some(FormatError::io(&self.file, e)));
-                }
-                Ok(Line::Eof) => {
-                    self.done = true;
-                    if !self.seen_any {
-                        return (
-                            batch,
-                            Some(FormatError::Empty {
-                                file: self.file.clone(),
-                                expected: "one place as JSON per line",
-                            }),
-                        );
-                    }
-                }
-                Ok(Line::TooLong) => {
-                    self.done = true;
-                    return (
-                        batch,
-                        Some(FormatError::RecordTooLarge {
-                            file: self.file.clone(),
-                            line,
-                            limit: MAX_RECORD_BYTES,
-                        }),
-                    );
-                }
-                Ok(Line::Full) => {
-                    if !self.buf.iter().all(u8::is_ascii_whitespace) {
-                        self.seen_any = true;
-                        batch.push((line, std::mem::take(&mut self.buf)));
-                    }
-                }
-            }
-        }
-        (batch, None)
     }
 }
 
@@ -182,7 +140,18 @@ pub(crate) fn read_jsonl_parallel<R: BufRead>(
 ) {
     let mut reader = read_jsonl(r, file, now);
     loop {
-        let (batch, end) = reader.next_raw_batch(BATCH_LINES);
+        let mut batch = Vec::with_capacity(BATCH_LINES);
+        let mut end = None;
+        while batch.len() < BATCH_LINES {
+            match reader.next_raw() {
+                Some(Ok(raw)) => batch.push(raw),
+                Some(Err(e)) => {
+                    end = Some(e);
+                    break;
+                }
+                None => break,
+            }
+        }
         let parsed: Vec<Option<Result<Place, FormatError>>> = batch
             .par_iter()
             .map(|(line, bytes)| parse_line(bytes, *line, file, now))
