@@ -9,8 +9,8 @@ use anyhow::{bail, Context, Result};
 use chrono::Utc;
 use sadomap_core::{demo_places, parse_curated, CuratedProblem, Kind, PlaceRecord, Region};
 use sadomap_store::{
-    check_file, import_files, import_places, load_index, Format, GeoJsonWriter, ImportFile,
-    ImportReport, JsonLinesWriter, SheetCsvWriter, SheetLayout, Stage, Store,
+    check_file, import_files_indexed, import_places, load_index, Format, GeoJsonWriter, ImportFile,
+    ImportReport, Index, JsonLinesWriter, SheetCsvWriter, SheetLayout, Stage,
 };
 use serde_json::json;
 
@@ -39,17 +39,13 @@ fn files(args: &ImportArgs) -> Vec<ImportFile> {
         .collect()
 }
 
-/// Prints an import report, after rebuilding the index from the store (the pipeline's last stage).
+/// Prints an import report with the index its last stage built.
 fn finish_import(
     g: &Global,
-    store: &dyn Store,
-    mut report: ImportReport,
-    mut progress: StageProgress,
+    report: &ImportReport,
+    index: &Index,
+    progress: StageProgress,
 ) -> Result<ExitCode> {
-    progress.stage(Stage::Index);
-    let t = Instant::now();
-    let index = load_index(store, Region::sado()).context("rebuilding the index")?;
-    report.timings.push((Stage::Index, t.elapsed()));
     progress.finish();
     let total: f64 = report.timings.iter().map(|(_, d)| d.as_secs_f64()).sum();
     let rate = if total > 0.0 {
@@ -124,7 +120,7 @@ fn finish_import(
 pub fn import(g: &Global, args: &ImportArgs) -> Result<ExitCode> {
     let store = open_store(g)?;
     let mut progress = StageProgress::new();
-    let report = import_files(
+    let (report, index) = import_files_indexed(
         &*store,
         &files(args),
         Region::sado(),
@@ -132,7 +128,7 @@ pub fn import(g: &Global, args: &ImportArgs) -> Result<ExitCode> {
         &mut |s| progress.stage(s),
     )
     .context("nothing was imported")?;
-    finish_import(g, &*store, report, progress)
+    finish_import(g, &report, &index, progress)
 }
 
 /// `sadomap check FILE…`: every problem, exit status 1 when there is any fatal one.
@@ -225,9 +221,13 @@ pub fn demo(g: &Global, args: &DemoArgs) -> Result<ExitCode> {
     let mut progress = StageProgress::new();
     progress.stage(Stage::Prepare);
     let places = demo_places(region, args.count, args.seed).collect();
-    let report =
+    let mut report =
         import_places(&*store, places, region, Utc::now()).context("storing demo places")?;
-    finish_import(g, &*store, report, progress)
+    progress.stage(Stage::Index);
+    let t = Instant::now();
+    let index = load_index(&*store, region).context("building the index")?;
+    report.timings.push((Stage::Index, t.elapsed()));
+    finish_import(g, &report, &index, progress)
 }
 
 /// Writes through a temporary file in the target's directory, renamed over it when complete.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use rayon::prelude::*;
-use sadomap_core::{prepare, Invalid, Kind, Place, Region, Step};
+use sadomap_core::{prepare, Invalid, Kind, Place, PlaceId, PlaceRecord, Region, Step};
 use serde::Serialize;
 
 use crate::backend::{Store, StoreError, UpsertReport};
@@ -69,7 +69,7 @@ pub enum Stage {
     Prepare,
     /// Writing to the store (one transaction).
     Store,
-    /// Rebuilding the in-memory index from the store.
+    /// Building the in-memory index of the store's places.
     Index,
 }
 
@@ -128,6 +128,71 @@ pub fn import_files(
     now: DateTime<Utc>,
     progress: &mut dyn FnMut(Stage),
 ) -> Result<ImportReport, ImportError> {
+    Ok(read_and_store(store, files, region, now, progress)?.report)
+}
+
+/// The whole pipeline: [`import_files`], then the index of the store as it stands afterwards
+/// (its build time is the report's [`Stage::Index`]).
+///
+/// When the import was the only write into a store that was empty before it and every place
+/// became its own record, the index is built from the places in memory, which are then exactly
+/// the stored records; otherwise it is loaded from the store.
+pub fn import_files_indexed(
+    store: &dyn Store,
+    files: &[ImportFile],
+    region: &Region,
+    now: DateTime<Utc>,
+    progress: &mut dyn FnMut(Stage),
+) -> Result<(ImportReport, Index), ImportError> {
+    let before = store.data_version()?;
+    let was_empty = store.count()? == 0;
+    let Stored {
+        mut report,
+        places,
+        ids,
+    } = read_and_store(store, files, region, now, progress)?;
+    progress(Stage::Index);
+    let t = Instant::now();
+    let after = store.data_version()?;
+    let sole_writer = after == before + 1 || (after == before && places.is_empty());
+    let index = if was_empty && sole_writer && report.inserted == places.len() as u64 {
+        // The store stamps times in microseconds: round the same way so the records match.
+        let at = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
+        let records = ids
+            .into_iter()
+            .zip(places)
+            .map(|(id, place)| PlaceRecord {
+                id,
+                place,
+                created_at: at,
+                updated_at: at,
+                details_checked_at: None,
+                id_checked_at: None,
+            })
+            .collect();
+        Index::build(records, region, after)
+    } else {
+        drop(places);
+        load_index(store, region)?
+    };
+    report.timings.push((Stage::Index, t.elapsed()));
+    Ok((report, index))
+}
+
+/// What [`read_and_store`] wrote: the report, the prepared places and their record ids.
+struct Stored {
+    report: ImportReport,
+    places: Vec<Place>,
+    ids: Vec<PlaceId>,
+}
+
+fn read_and_store(
+    store: &dyn Store,
+    files: &[ImportFile],
+    region: &Region,
+    now: DateTime<Utc>,
+    progress: &mut dyn FnMut(Stage),
+) -> Result<Stored, ImportError> {
     let mut timings = Vec::new();
     let t = Instant::now();
     progress(Stage::Read);
@@ -138,10 +203,10 @@ pub fn import_files(
     timings.push((Stage::Read, t.elapsed()));
 
     progress(Stage::Prepare);
-    let mut report = prepare_and_store(store, batches, region, now, progress)?;
-    timings.append(&mut report.timings);
-    report.timings = timings;
-    Ok(report)
+    let mut stored = prepare_and_store(store, batches, region, now, progress)?;
+    timings.append(&mut stored.report.timings);
+    stored.report.timings = timings;
+    Ok(stored)
 }
 
 /// Prepares every batch (named by its file, for errors) and upserts all places in one
@@ -152,7 +217,7 @@ fn prepare_and_store(
     region: &Region,
     now: DateTime<Utc>,
     progress: &mut dyn FnMut(Stage),
-) -> Result<ImportReport, ImportError> {
+) -> Result<Stored, ImportError> {
     let t = Instant::now();
     let mut district_steps = StepCounts::default();
     for (file, places) in &mut batches {
@@ -171,14 +236,14 @@ fn prepare_and_store(
 
     let t = Instant::now();
     progress(Stage::Store);
-    let report = store.upsert(&places, now)?;
+    let mut upserted = store.upsert(&places, now)?;
+    let ids = std::mem::take(&mut upserted.ids);
     let timings = vec![(Stage::Prepare, prepared), (Stage::Store, t.elapsed())];
-    Ok(summary(
-        places.len() as u64,
-        report,
-        district_steps,
-        timings,
-    ))
+    Ok(Stored {
+        report: summary(places.len() as u64, upserted, district_steps, timings),
+        places,
+        ids,
+    })
 }
 
 /// Prepares `places` in place on all cores. On failure, the 1-based record number and why.
@@ -197,13 +262,14 @@ pub fn import_places(
     region: &Region,
     now: DateTime<Utc>,
 ) -> Result<ImportReport, ImportError> {
-    prepare_and_store(
+    Ok(prepare_and_store(
         store,
         vec![("(generated)".into(), places)],
         region,
         now,
         &mut |_| {},
-    )
+    )?
+    .report)
 }
 
 fn summary(

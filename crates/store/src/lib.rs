@@ -22,8 +22,8 @@ pub use formats::{
     SheetLayout, CHECK_LIMIT, MAX_RECORD_BYTES,
 };
 pub use import::{
-    import_files, import_places, load_index, prepare_all, ImportError, ImportFile, ImportReport,
-    Stage, StepCounts,
+    import_files, import_files_indexed, import_places, load_index, prepare_all, ImportError,
+    ImportFile, ImportReport, Stage, StepCounts,
 };
 pub use index::{
     Cursor, Hit, Index, IndexCounts, IndexMemory, Query, QueryError, QueryResult, Sort,

@@ -465,6 +465,39 @@ mod cases {
         assert_eq!(a.data_version().unwrap(), b.data_version().unwrap());
         assert!(a.data_version().unwrap() >= BATCHES);
     }
+
+    /// The import pipeline's index (built from memory into an empty store) is the index of the
+    /// stored records; into a store that holds places it is loaded, and also matches.
+    pub fn import_index_is_the_stored_index(s: &dyn Store) {
+        let region = sadomap_core::Region::sado();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("demo.jsonl");
+        let mut out = Vec::new();
+        {
+            let mut w = sadomap_store::JsonLinesWriter::new(&mut out, "demo.jsonl");
+            for p in sadomap_core::demo_places(region, 300, 7) {
+                w.write(&p).unwrap();
+            }
+            w.finish().unwrap();
+        }
+        std::fs::write(&file, out).unwrap();
+        let files = [sadomap_store::ImportFile {
+            path: file,
+            format: None,
+            kind: None,
+        }];
+        // Sub-microsecond time: the store keeps microseconds, so must the in-memory records.
+        let now = t(5) + Duration::nanoseconds(123_456_789);
+        for round in 0..2 {
+            let (report, index) =
+                sadomap_store::import_files_indexed(s, &files, region, now, &mut |_| {}).unwrap();
+            assert_eq!(report.read, 300);
+            let loaded = sadomap_store::load_index(s, region).unwrap();
+            assert_eq!(index.data_version(), loaded.data_version(), "round {round}");
+            assert_eq!(index.records(), loaded.records(), "round {round}");
+            assert_eq!(index.len(), 300);
+        }
+    }
 }
 
 macro_rules! for_every_backend {
@@ -505,6 +538,7 @@ for_every_backend!(
     duplicates_within_a_batch_merge,
     for_each_streams_in_id_order,
     bulk_insert_into_empty_store,
+    import_index_is_the_stored_index,
 );
 
 /// A PostgreSQL schema of its own for one test, dropped afterwards.

@@ -169,7 +169,9 @@ impl<'a> Plan<'a> {
                 .filter_map(|c| ix.cuisine_trees.get(usize::from(c.index())))
                 .collect()
         };
-        let text = q.q.as_deref().and_then(|t| ix.text.prepare(t));
+        let text =
+            q.q.as_deref()
+                .and_then(|t| ix.text.prepare(t, q.expand_synonyms));
         Plan {
             ix,
             trees_imply_cf: rest.is_trivial(),

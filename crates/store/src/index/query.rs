@@ -113,6 +113,9 @@ pub struct Query {
     /// Free text: matches when its search key is a substring of the search key of the place's
     /// name, reading, English name or address, or of its town's or district's name or reading.
     pub q: Option<String>,
+    /// Also match `q`'s food-word synonyms (`すし` finds `鮨` and `寿司`; the table is in the
+    /// text index's module docs). The API turns this on.
+    pub expand_synonyms: bool,
     /// Only places inside this box (edges included).
     pub bbox: Option<BBox>,
     /// A reference point for distances, with an optional radius in metres that filters.
@@ -139,6 +142,7 @@ impl Default for Query {
             open_at: None,
             features: FeatureSet::EMPTY,
             q: None,
+            expand_synonyms: false,
             bbox: None,
             near: None,
             sort: Sort::Id,

@@ -6,6 +6,24 @@
 //! varint-encoded gaps in one byte blob. A query takes the rarest gram's postings and verifies each
 //! candidate by substring match on the stored keys. Town and district names are matched once per
 //! query against a small dictionary string; a match adds that town's or district's row list.
+//!
+//! Food-word synonyms (only when the query asks for them, `Query::expand_synonyms`): a query key
+//! containing one word of a group also matches, OR-ed, the key with that word replaced by each
+//! other word of the group, so `すし` finds `鮨` and `寿司`. The groups (compared after
+//! `search_key`, so katakana and half-width spellings are covered too):
+//!
+//! | group | words |
+//! |---|---|
+//! | sushi | すし 鮨 寿司 鮓 |
+//! | soba | そば 蕎麦 |
+//! | udon | うどん 饂飩 |
+//! | ramen | らーめん 拉麺 |
+//! | tempura | てんぷら 天ぷら 天麩羅 |
+//! | tonkatsu | とんかつ 豚かつ |
+//! | yakitori | やきとり 焼き鳥 焼鳥 |
+//! | yakiniku | やきにく 焼肉 焼き肉 |
+//! | crab, shrimp, squid, yellowtail, fish | かに 蟹; えび 海老 蝦; いか 烏賊; ぶり 鰤; さかな 魚 |
+//! | eatery, izakaya, bento, Chinese, coffee | しょくどう 食堂; いざかや 居酒屋; べんとう 弁当; ちゅうか 中華; こーひー 珈琲 |
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -20,6 +38,64 @@ use super::columns::{Columns, DISTRICT_OTHER, NO_TOWN};
 pub(crate) const SEP: char = '\u{1f}';
 /// The second half of a unigram's gram code.
 const UNI: u64 = 0x11_0000;
+
+/// Food-word synonym groups (see the module docs).
+const SYNONYMS: &[&[&str]] = &[
+    &["すし", "鮨", "寿司", "鮓"],
+    &["そば", "蕎麦"],
+    &["うどん", "饂飩"],
+    &["らーめん", "拉麺"],
+    &["てんぷら", "天ぷら", "天麩羅"],
+    &["とんかつ", "豚かつ"],
+    &["やきとり", "焼き鳥", "焼鳥"],
+    &["やきにく", "焼肉", "焼き肉"],
+    &["かに", "蟹"],
+    &["えび", "海老", "蝦"],
+    &["いか", "烏賊"],
+    &["ぶり", "鰤"],
+    &["さかな", "魚"],
+    &["しょくどう", "食堂"],
+    &["いざかや", "居酒屋"],
+    &["べんとう", "弁当"],
+    &["ちゅうか", "中華"],
+    &["こーひー", "珈琲"],
+];
+
+/// The most alternatives one query expands into.
+const MAX_ALTERNATIVES: usize = 16;
+
+/// The synonym groups as query keys, folded once.
+fn synonym_keys() -> &'static [Vec<String>] {
+    static KEYS: std::sync::OnceLock<Vec<Vec<String>>> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        SYNONYMS
+            .iter()
+            .map(|g| g.iter().map(|w| query_key(w)).collect())
+            .collect()
+    })
+}
+
+/// `key` and its synonym alternatives (`key` first, no duplicates, at most
+/// [`MAX_ALTERNATIVES`]): every word of a group found in a key is replaced by each other word.
+pub(crate) fn alternatives(key: &str) -> Vec<String> {
+    let mut out = vec![key.to_owned()];
+    for group in synonym_keys() {
+        let mut i = 0;
+        while i < out.len() {
+            let cur = out[i].clone();
+            for word in group.iter().filter(|w| cur.contains(w.as_str())) {
+                for other in group.iter().filter(|o| *o != word) {
+                    let alt = cur.replace(word.as_str(), other);
+                    if out.len() < MAX_ALTERNATIVES && !out.contains(&alt) {
+                        out.push(alt);
+                    }
+                }
+            }
+            i += 1;
+        }
+    }
+    out
+}
 
 /// A multiplicative hasher for gram codes (already well mixed by construction).
 #[derive(Default)]
@@ -127,8 +203,10 @@ pub(crate) struct TextIndex {
 /// A prepared text query.
 #[derive(Debug, Clone)]
 pub(crate) struct TextQuery {
-    key: String,
-    gram: Option<Posting>,
+    /// The query key and its synonym alternatives: a row matches when it contains any.
+    keys: Vec<String>,
+    /// The rarest gram's postings of each key that some place can match.
+    grams: Vec<Posting>,
     towns: Vec<u64>,
     districts: [u64; 4],
     town_ids: Vec<u16>,
@@ -442,14 +520,11 @@ impl TextIndex {
         }
     }
 
-    /// Prepares a query; `None` when its key is empty (no text filter).
-    pub fn prepare(&self, q: &str) -> Option<TextQuery> {
-        let key = query_key(q);
+    /// The rarest gram of `key`, `None` when some gram of it is in no place (so no place key
+    /// contains it).
+    fn rarest_gram(&self, key: &str) -> Option<Posting> {
         let chars: Vec<char> = key.chars().collect();
-        if chars.is_empty() {
-            return None;
-        }
-        let gram = if chars.len() == 1 {
+        if chars.len() == 1 {
             self.grams.get(&(u64::from(chars[0]) << 32 | UNI)).copied()
         } else {
             let mut best: Option<Posting> = None;
@@ -465,17 +540,37 @@ impl TextIndex {
                 }
             }
             best
+        }
+    }
+
+    /// Prepares a query, with its food-word synonyms when `synonyms`; `None` when its key is
+    /// empty (no text filter).
+    pub fn prepare(&self, q: &str, synonyms: bool) -> Option<TextQuery> {
+        let key = query_key(q);
+        if key.is_empty() {
+            return None;
+        }
+        let keys = if synonyms {
+            alternatives(&key)
+        } else {
+            vec![key]
         };
+        let grams: Vec<Posting> = keys.iter().filter_map(|k| self.rarest_gram(k)).collect();
         let mut tq = TextQuery {
-            gram,
             towns: vec![0; self.town_lists.len().div_ceil(64)],
             districts: [0; 4],
             town_ids: Vec::new(),
             district_ids: Vec::new(),
-            estimate: gram.map_or(0, |g| g.count as usize),
-            key,
+            estimate: grams.iter().map(|g| g.count as usize).sum(),
+            grams,
+            keys,
         };
-        for (off, _) in self.dict.match_indices(tq.key.as_str()) {
+        let matches: Vec<usize> = tq
+            .keys
+            .iter()
+            .flat_map(|k| self.dict.match_indices(k.as_str()).map(|(off, _)| off))
+            .collect();
+        for off in matches {
             let i = self
                 .dict_starts
                 .partition_point(|&(s, _)| s as usize <= off)
@@ -519,15 +614,13 @@ impl TextIndex {
         if tq.districts[usize::from(d) / 64] & (1 << (d % 64)) != 0 {
             return true;
         }
-        self.key(row).contains(tq.key.as_str())
+        let key = self.key(row);
+        tq.keys.iter().any(|k| key.contains(k.as_str()))
     }
 
     /// Candidate rows in ascending order (a superset of the matches; check with `matches`).
     pub fn candidates<'a>(&'a self, tq: &TextQuery) -> Candidates<'a> {
-        let mut lists: Vec<Postings<'a>> = Vec::new();
-        if let Some(g) = tq.gram {
-            lists.push(self.postings(g));
-        }
+        let mut lists: Vec<Postings<'a>> = tq.grams.iter().map(|&g| self.postings(g)).collect();
         for &t in &tq.town_ids {
             lists.push(self.postings(self.town_lists[usize::from(t)]));
         }
@@ -684,6 +777,70 @@ mod tests {
                 .collect();
             assert_eq!(&got[1..], want, "{t:?}");
         }
+    }
+
+    #[test]
+    fn alternatives_expand_food_words_only() {
+        let alts = alternatives(&query_key("すし"));
+        for w in ["すし", "鮨", "寿司", "鮓"] {
+            assert!(alts.contains(&query_key(w)), "{w} in {alts:?}");
+        }
+        assert_eq!(
+            alternatives(&query_key("スシ")),
+            alts,
+            "katakana folds first"
+        );
+        let alts = alternatives(&query_key("手打ちそば"));
+        assert!(alts.contains(&query_key("手打ち蕎麦")), "{alts:?}");
+        assert_eq!(alternatives("りょうつ"), vec!["りょうつ".to_owned()]);
+        let many = alternatives(&query_key("すしそばうどんてんぷらやきとり"));
+        assert_eq!(many.len(), MAX_ALTERNATIVES, "expansion is bounded");
+    }
+
+    #[test]
+    fn synonyms_find_every_spelling_and_only_when_asked() {
+        use super::super::{Index, Query};
+        use sadomap_core::{Kind, Place, PlaceId, Region};
+        let t = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let names = [
+            "長三郎鮨",
+            "寿司処かね",
+            "すし大",
+            "手打ち蕎麦",
+            "そば処",
+            "らーめん",
+        ];
+        let recs: Vec<PlaceRecord> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| PlaceRecord {
+                id: PlaceId(i as i64 + 1),
+                place: Place::new(Kind::Restaurant, *n, format!("t:{i}")),
+                created_at: t,
+                updated_at: t,
+                details_checked_at: None,
+                id_checked_at: None,
+            })
+            .collect();
+        let ix = Index::build(recs, Region::sado(), 1);
+        let find = |q: &str, synonyms: bool| -> Vec<i64> {
+            let q = Query {
+                q: Some(q.into()),
+                expand_synonyms: synonyms,
+                with_total: true,
+                ..Query::default()
+            };
+            let r = ix.query(&q).unwrap();
+            assert_eq!(r.total, Some(r.hits.len()));
+            r.hits.iter().map(|h| h.id.0).collect()
+        };
+        assert_eq!(find("すし", true), vec![1, 2, 3]);
+        assert_eq!(find("スシ", true), vec![1, 2, 3]);
+        assert_eq!(find("鮨", true), vec![1, 2, 3]);
+        assert_eq!(find("すし", false), vec![3]);
+        assert_eq!(find("そば", true), vec![4, 5]);
+        assert_eq!(find("ｿﾊﾞ", true), vec![4, 5]);
+        assert_eq!(find("うどん", true), Vec::<i64>::new());
     }
 
     #[test]
