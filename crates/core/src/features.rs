@@ -155,6 +155,12 @@ impl FeatureSet {
         self.0
     }
 
+    /// The set with these raw bits; `None` if a bit names no feature.
+    pub fn from_bits(bits: u64) -> Option<FeatureSet> {
+        let known = Feature::ALL.iter().fold(0, |acc, f| acc | f.bit());
+        (bits & !known == 0).then_some(FeatureSet(bits))
+    }
+
     /// The features in the set, in bit order.
     pub fn iter(self) -> impl Iterator<Item = Feature> {
         Feature::ALL
@@ -234,6 +240,14 @@ impl Features {
     /// The features known to be absent.
     pub fn absent(&self) -> FeatureSet {
         self.no
+    }
+
+    /// Features from the present and absent sets; `None` if a feature is in both.
+    pub fn from_sets(present: FeatureSet, absent: FeatureSet) -> Option<Features> {
+        (present.0 & absent.0 == 0).then_some(Features {
+            yes: present,
+            no: absent,
+        })
     }
 }
 

@@ -70,6 +70,31 @@ impl ProvenanceMap {
         Some(p)
     }
 
+    /// The groups as (provenance, field bits), where bit `i` is `Field::ALL[i]`: the compact
+    /// form a store writes.
+    pub fn group_bits(&self) -> impl Iterator<Item = (&Provenance, u32)> + '_ {
+        self.groups.iter().map(|(p, bits)| (p, *bits))
+    }
+
+    /// A map from [`ProvenanceMap::group_bits`] output; `None` if a group is empty, names an
+    /// unknown field, shares a field with another group or repeats a provenance.
+    pub fn from_group_bits(groups: Vec<(Provenance, u32)>) -> Option<ProvenanceMap> {
+        let known = Field::ALL.iter().fold(0, |acc, f| acc | bit(*f));
+        let mut seen = 0;
+        for (i, (p, bits)) in groups.iter().enumerate() {
+            if *bits == 0 || bits & !known != 0 || bits & seen != 0 {
+                return None;
+            }
+            if groups[..i].iter().any(|(q, _)| q == p) {
+                return None;
+            }
+            seen |= bits;
+        }
+        let mut groups = groups;
+        groups.sort_by_key(|(_, fields)| fields.trailing_zeros());
+        Some(ProvenanceMap { groups })
+    }
+
     /// Forgets everything.
     pub fn clear(&mut self) {
         self.groups.clear();

@@ -13,6 +13,7 @@
 mod error;
 mod merge;
 mod migrations;
+mod packed;
 mod postgres;
 mod sqlite;
 mod stored;
@@ -238,11 +239,28 @@ pub(crate) fn from_micros(id: i64, us: i64) -> Result<DateTime<Utc>, StoreError>
         .ok_or_else(|| StoreError::corrupt(id, format!("timestamp {us} µs is out of range")))
 }
 
+/// A record's stored body, as the backend keeps it.
+pub(crate) enum Body<'a> {
+    /// The `data` and `provenance` JSON texts (PostgreSQL; SQLite rows of older versions).
+    Json(&'a str, &'a str),
+    /// The packed bytes (SQLite).
+    Packed(&'a [u8]),
+}
+
+impl Body<'_> {
+    /// The place the body holds.
+    pub(crate) fn decode(&self, id: i64) -> Result<Place, StoreError> {
+        match self {
+            Body::Json(data, provenance) => stored::decode(id, data, provenance),
+            Body::Packed(bytes) => packed::decode(id, bytes),
+        }
+    }
+}
+
 /// Builds a record from the stored columns.
 pub(crate) fn decode_record(
     id: i64,
-    data: &str,
-    provenance: &str,
+    body: Body<'_>,
     created_at: i64,
     updated_at: i64,
     details_checked_at: Option<i64>,
@@ -250,7 +268,7 @@ pub(crate) fn decode_record(
 ) -> Result<PlaceRecord, StoreError> {
     Ok(PlaceRecord {
         id: PlaceId(id),
-        place: stored::decode(id, data, provenance)?,
+        place: body.decode(id)?,
         created_at: from_micros(id, created_at)?,
         updated_at: from_micros(id, updated_at)?,
         details_checked_at: details_checked_at.map(|t| from_micros(id, t)).transpose()?,

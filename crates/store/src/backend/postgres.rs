@@ -17,9 +17,9 @@ use sadomap_core::{IdentityKey, Place, PlaceId, PlaceRecord, Source};
 use super::error::pg_is_retryable;
 use super::migrations::{self, POSTGRES};
 use super::sqlite::{decode_batch, SCAN_BATCH};
-use super::upsert::{run_close, run_upsert, KeyRef, Row, WriteOps};
+use super::upsert::{run_close, run_upsert, JsonPayload, KeyRef, Row, WriteOps};
 use super::{
-    decode_history, decode_record, stored, to_micros, ChangeKind, CheckKind, DueCutoffs,
+    decode_history, decode_record, stored, to_micros, Body, ChangeKind, CheckKind, DueCutoffs,
     HistoryEntry, RefreshDue, RefreshPolicy, Store, StoreError, UpsertReport,
 };
 
@@ -263,7 +263,7 @@ fn record_row(r: &postgres::Row) -> Result<RecordRow, StoreError> {
 
 fn to_record(row: RecordRow) -> Result<PlaceRecord, StoreError> {
     let (id, data, prov, c, u, d, i) = row;
-    decode_record(id, &data, &prov, c, u, d, i)
+    decode_record(id, Body::Json(&data, &prov), c, u, d, i)
 }
 
 /// The prepared statements of one write transaction.
@@ -313,7 +313,7 @@ impl<'a, 'b> Ops<'a, 'b> {
     }
 }
 
-impl<'p> WriteOps<'p> for Ops<'_, '_> {
+impl<'p> WriteOps<'p, JsonPayload> for Ops<'_, '_> {
     fn probe(&mut self, key: &KeyRef<'_>) -> Result<Option<i64>, StoreError> {
         let (stmt, value): (_, &(dyn ToSql + Sync)) = match key {
             KeyRef::PlaceId(p) => (&self.probes[0], p),
@@ -347,7 +347,7 @@ impl<'p> WriteOps<'p> for Ops<'_, '_> {
         }
     }
 
-    fn insert(&mut self, row: Row<'p>, at: i64) -> Result<i64, StoreError> {
+    fn insert(&mut self, row: Row<'p, JsonPayload>, at: i64) -> Result<i64, StoreError> {
         let r = self
             .tx
             .query_one(
@@ -360,8 +360,8 @@ impl<'p> WriteOps<'p> for Ops<'_, '_> {
                     &row.kind,
                     &row.status,
                     &at,
-                    &row.data,
-                    &row.provenance,
+                    &row.payload.data,
+                    &row.payload.provenance,
                 ],
             )
             .map_err(StoreError::postgres(format!(
@@ -372,7 +372,7 @@ impl<'p> WriteOps<'p> for Ops<'_, '_> {
             .map_err(StoreError::postgres("reading a new place's id"))
     }
 
-    fn update(&mut self, id: i64, row: &Row<'_>, at: i64) -> Result<(), StoreError> {
+    fn update(&mut self, id: i64, row: &Row<'_, JsonPayload>, at: i64) -> Result<(), StoreError> {
         self.tx
             .execute(
                 &self.update,
@@ -385,8 +385,8 @@ impl<'p> WriteOps<'p> for Ops<'_, '_> {
                     &row.kind,
                     &row.status,
                     &at,
-                    &row.data,
-                    &row.provenance,
+                    &row.payload.data,
+                    &row.payload.provenance,
                 ],
             )
             .map_err(StoreError::postgres(format!("updating place {id}")))?;

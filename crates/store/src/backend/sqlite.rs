@@ -12,13 +12,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use rusqlite::types::ValueRef;
 use rusqlite::{params, CachedStatement, Connection, OptionalExtension, TransactionBehavior};
 use sadomap_core::{IdentityKey, Place, PlaceId, PlaceRecord, Source};
 
 use super::migrations::{self, SQLITE};
-use super::upsert::{run_close, run_upsert, KeyRef, Row, WriteOps};
+use super::upsert::{run_close, run_upsert, KeyRef, PackedPayload, Row, WriteOps};
 use super::{
-    decode_history, decode_record, stored, to_micros, ChangeKind, CheckKind, DueCutoffs,
+    decode_history, decode_record, to_micros, Body, ChangeKind, CheckKind, DueCutoffs,
     HistoryEntry, RefreshDue, RefreshPolicy, Store, StoreError, UpsertReport,
 };
 
@@ -248,13 +249,34 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-type RecordRow = (i64, String, String, i64, i64, Option<i64>, Option<i64>);
+/// A stored body as read: packed bytes (a BLOB) or, from older versions, JSON texts.
+enum StoredBody {
+    Packed(Vec<u8>),
+    Json(String, String),
+}
+
+impl StoredBody {
+    fn read(r: &rusqlite::Row<'_>, data: usize, provenance: usize) -> rusqlite::Result<StoredBody> {
+        match r.get_ref(data)? {
+            ValueRef::Blob(b) => Ok(StoredBody::Packed(b.to_vec())),
+            _ => Ok(StoredBody::Json(r.get(data)?, r.get(provenance)?)),
+        }
+    }
+
+    fn body(&self) -> Body<'_> {
+        match self {
+            StoredBody::Packed(b) => Body::Packed(b),
+            StoredBody::Json(d, p) => Body::Json(d, p),
+        }
+    }
+}
+
+type RecordRow = (i64, StoredBody, i64, i64, Option<i64>, Option<i64>);
 
 fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecordRow> {
     Ok((
         r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
+        StoredBody::read(r, 1, 2)?,
         r.get(3)?,
         r.get(4)?,
         r.get(5)?,
@@ -263,8 +285,8 @@ fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecordRow> {
 }
 
 fn to_record(row: RecordRow) -> Result<PlaceRecord, StoreError> {
-    let (id, data, prov, c, u, d, i) = row;
-    decode_record(id, &data, &prov, c, u, d, i)
+    let (id, body, c, u, d, i) = row;
+    decode_record(id, body.body(), c, u, d, i)
 }
 
 fn query_record(
@@ -345,7 +367,7 @@ fn history_sql(rows: usize) -> String {
 struct PendingPlace<'p> {
     id: i64,
     at: i64,
-    row: Row<'p>,
+    row: Row<'p, PackedPayload>,
 }
 
 /// A deferred `created` history row.
@@ -448,8 +470,9 @@ impl<'t, 'p> Ops<'t, 'p> {
                     stmt.raw_bind_parameter(b + 6, r.kind)?;
                     stmt.raw_bind_parameter(b + 7, r.status)?;
                     stmt.raw_bind_parameter(b + 8, p.at)?;
-                    stmt.raw_bind_parameter(b + 9, r.data.as_str())?;
-                    stmt.raw_bind_parameter(b + 10, r.provenance.as_str())
+                    stmt.raw_bind_parameter(b + 9, r.payload.0.as_slice())?;
+                    // Packed bodies carry their provenance.
+                    stmt.raw_bind_parameter(b + 10, "")
                 })()
                 .map_err(fail(r.source_key))?;
             }
@@ -498,7 +521,7 @@ impl<'t, 'p> Ops<'t, 'p> {
     }
 }
 
-impl<'p> WriteOps<'p> for Ops<'_, 'p> {
+impl<'p> WriteOps<'p, PackedPayload> for Ops<'_, 'p> {
     fn probe(&mut self, key: &KeyRef<'_>) -> Result<Option<i64>, StoreError> {
         self.flush_if_pending()?;
         let (stmt, value): (_, &dyn rusqlite::ToSql) = match key {
@@ -514,15 +537,15 @@ impl<'p> WriteOps<'p> for Ops<'_, 'p> {
 
     fn load(&mut self, id: i64) -> Result<Option<Place>, StoreError> {
         self.flush_if_pending()?;
-        let row: Option<(String, String)> = self
+        let body = self
             .load
-            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row([id], |r| StoredBody::read(r, 0, 1))
             .optional()
             .map_err(StoreError::sqlite(format!("loading place {id}")))?;
-        row.map(|(d, p)| stored::decode(id, &d, &p)).transpose()
+        body.map(|b| b.body().decode(id)).transpose()
     }
 
-    fn insert(&mut self, row: Row<'p>, at: i64) -> Result<i64, StoreError> {
+    fn insert(&mut self, row: Row<'p, PackedPayload>, at: i64) -> Result<i64, StoreError> {
         let id = match self.next_id {
             Some(id) => id,
             None => self
@@ -545,7 +568,7 @@ impl<'p> WriteOps<'p> for Ops<'_, 'p> {
         Ok(id)
     }
 
-    fn update(&mut self, id: i64, row: &Row<'_>, at: i64) -> Result<(), StoreError> {
+    fn update(&mut self, id: i64, row: &Row<'_, PackedPayload>, at: i64) -> Result<(), StoreError> {
         self.flush_if_pending()?;
         self.update
             .execute(params![
@@ -557,8 +580,8 @@ impl<'p> WriteOps<'p> for Ops<'_, 'p> {
                 row.kind,
                 row.status,
                 at,
-                row.data,
-                row.provenance
+                row.payload.0,
+                ""
             ])
             .map_err(StoreError::sqlite(format!("updating place {id}")))?;
         Ok(())
@@ -835,6 +858,39 @@ mod tests {
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
             .unwrap();
         assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn json_rows_of_older_versions_read_and_are_packed_when_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let s = SqliteStore::open(dir.path()).unwrap();
+        let mut p = Place::new(sadomap_core::Kind::Parking, "両津港駐車場", "demo:1");
+        p.stamp_all(Source::Demo, at);
+        let id = s.upsert(std::slice::from_ref(&p), at).unwrap().ids[0];
+        // Rewrite the row as the JSON texts earlier versions stored.
+        let (data, prov) = super::super::stored::encode(&p).unwrap();
+        s.writer()
+            .execute(
+                "UPDATE places SET data = ?1, provenance = ?2 WHERE id = ?3",
+                params![data, prov, id.0],
+            )
+            .unwrap();
+        assert_eq!(s.get(id).unwrap().unwrap().place, p);
+        let kind = |s: &SqliteStore| -> String {
+            s.writer()
+                .query_row(
+                    "SELECT typeof(data) FROM places WHERE id = ?1",
+                    [id.0],
+                    |r| r.get(0),
+                )
+                .unwrap()
+        };
+        assert_eq!(kind(&s), "text");
+        p.phone = Some("0259-27-0000".into());
+        s.upsert(std::slice::from_ref(&p), at).unwrap();
+        assert_eq!(kind(&s), "blob");
+        assert_eq!(s.get(id).unwrap().unwrap().place.phone, p.phone);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The stored form of a place: two JSON texts.
+//! The JSON stored form of a place (PostgreSQL keeps it as `jsonb`; SQLite packs places, see
+//! `packed`, and reads this form in rows written by earlier versions): two JSON texts.
 //!
 //! - `data`: the place as `serde_json` writes [`Place`], without its `provenance` key (so it
 //!   deserialises as a `Place` with no provenance);
@@ -122,12 +123,12 @@ pub(crate) fn decode(id: i64, data: &str, provenance: &str) -> Result<Place, Sto
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use chrono::DateTime;
     use sadomap_core::{Cid, Feature, Field, GooglePlaceId, Provenance, Source};
 
-    fn full() -> Place {
+    pub(crate) fn full() -> Place {
         let mut p = Place::new(Kind::Restaurant, "長三郎鮨", "csv:a:2");
         p.names.kana = Some("ちょうざぶろう".into());
         p.address = Some("佐渡市両津夷1".into());

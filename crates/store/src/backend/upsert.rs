@@ -71,21 +71,47 @@ fn strong_keys(p: &Place) -> Vec<KeyRef<'_>> {
     keys
 }
 
-/// The column values of one `places` row.
-pub(crate) struct Row<'a> {
+/// How a backend stores a place's body.
+pub(crate) trait Payload: Sized + Send {
+    /// The body of `p`.
+    fn encode(p: &Place) -> Result<Self, StoreError>;
+}
+
+/// JSON texts: PostgreSQL keeps them as `jsonb`, queryable with SQL.
+pub(crate) struct JsonPayload {
+    pub data: String,
+    pub provenance: String,
+}
+
+impl Payload for JsonPayload {
+    fn encode(p: &Place) -> Result<JsonPayload, StoreError> {
+        let (data, provenance) = super::stored::encode(p)?;
+        Ok(JsonPayload { data, provenance })
+    }
+}
+
+/// Packed bytes (SQLite): a third of the size, several times faster both ways.
+pub(crate) struct PackedPayload(pub Vec<u8>);
+
+impl Payload for PackedPayload {
+    fn encode(p: &Place) -> Result<PackedPayload, StoreError> {
+        Ok(PackedPayload(super::packed::encode(p)))
+    }
+}
+
+/// The column values of one `places` row, with the body as the backend stores it.
+pub(crate) struct Row<'a, D> {
     pub place_id: Option<&'a str>,
     pub cid: Option<i64>,
     pub osm: Option<String>,
     pub source_key: &'a str,
     pub kind: &'static str,
     pub status: &'static str,
-    pub data: String,
-    pub provenance: String,
+    pub payload: D,
 }
 
-impl<'a> Row<'a> {
-    pub(crate) fn new(p: &'a Place) -> Result<Row<'a>, StoreError> {
-        let (data, provenance) = super::stored::encode(p)?;
+impl<'a, D: Payload> Row<'a, D> {
+    pub(crate) fn new(p: &'a Place) -> Result<Row<'a, D>, StoreError> {
         Ok(Row {
             place_id: p.ids.google_place_id.as_ref().map(|g| g.as_str()),
             cid: p.ids.cid.map(cid_to_i64),
@@ -93,8 +119,7 @@ impl<'a> Row<'a> {
             source_key: &p.ids.source_key,
             kind: p.kind.as_str(),
             status: p.status.as_str(),
-            data,
-            provenance,
+            payload: D::encode(p)?,
         })
     }
 }
@@ -105,15 +130,15 @@ impl<'a> Row<'a> {
 /// in batches, as long as every other call sees them: it must write what it deferred before
 /// answering a probe or a load, before an update or a non-creation history row, and in
 /// [`WriteOps::finish`].
-pub(crate) trait WriteOps<'p> {
+pub(crate) trait WriteOps<'p, D> {
     /// The record holding `key`, if any (including rows written earlier in this transaction).
     fn probe(&mut self, key: &KeyRef<'_>) -> Result<Option<i64>, StoreError>;
     /// The stored place of record `id`.
     fn load(&mut self, id: i64) -> Result<Option<Place>, StoreError>;
     /// Inserts a new record created at `at` (µs) and returns its id.
-    fn insert(&mut self, row: Row<'p>, at: i64) -> Result<i64, StoreError>;
+    fn insert(&mut self, row: Row<'p, D>, at: i64) -> Result<i64, StoreError>;
     /// Rewrites record `id`, updated at `at` (µs).
-    fn update(&mut self, id: i64, row: &Row<'_>, at: i64) -> Result<(), StoreError>;
+    fn update(&mut self, id: i64, row: &Row<'_, D>, at: i64) -> Result<(), StoreError>;
     /// Appends a history row; `fields` is the JSON array of field changes.
     fn history(
         &mut self,
@@ -138,13 +163,13 @@ const ENCODE_AHEAD_MIN: usize = 2 * ENCODE_CHUNK;
 /// table was empty, where nearly every place is inserted as it comes. One plain thread, not a
 /// rayon pool: the writer needs a core of its own, and on two cores more encoders only compete
 /// with it.
-struct Encoded<'p> {
-    rx: std::sync::mpsc::Receiver<Vec<Result<Row<'p>, StoreError>>>,
-    chunk: std::vec::IntoIter<Result<Row<'p>, StoreError>>,
+struct Encoded<'p, D> {
+    rx: std::sync::mpsc::Receiver<Vec<Result<Row<'p, D>, StoreError>>>,
+    chunk: std::vec::IntoIter<Result<Row<'p, D>, StoreError>>,
 }
-impl<'p> Encoded<'p> {
+impl<'p, D> Encoded<'p, D> {
     /// The encoded row of the next place (call once per place, in order).
-    fn next(&mut self) -> Option<Result<Row<'p>, StoreError>> {
+    fn next(&mut self) -> Option<Result<Row<'p, D>, StoreError>> {
         loop {
             if let Some(r) = self.chunk.next() {
                 return Some(r);
@@ -249,8 +274,8 @@ impl Written {
     }
 }
 
-fn probe(
-    ops: &mut dyn WriteOps<'_>,
+fn probe<D>(
+    ops: &mut dyn WriteOps<'_, D>,
     written: &Option<Written>,
     key: &KeyRef<'_>,
 ) -> Result<Option<i64>, StoreError> {
@@ -277,8 +302,8 @@ fn fields_json(changes: &[super::FieldChange]) -> Result<String, StoreError> {
 
 /// Upserts `places` through `ops` (one open transaction). `table_was_empty` enables skipping
 /// probes for keys not written in this transaction, and encoding rows ahead on another thread.
-pub(crate) fn run_upsert<'p>(
-    ops: &mut dyn WriteOps<'p>,
+pub(crate) fn run_upsert<'p, D: Payload>(
+    ops: &mut dyn WriteOps<'p, D>,
     places: &'p [Place],
     at: DateTime<Utc>,
     table_was_empty: bool,
@@ -291,7 +316,7 @@ pub(crate) fn run_upsert<'p>(
         let (tx, rx) = std::sync::mpsc::sync_channel(4);
         s.spawn(move || {
             for chunk in places.chunks(ENCODE_CHUNK) {
-                let rows: Vec<_> = chunk.iter().map(Row::new).collect();
+                let rows: Vec<_> = chunk.iter().map(Row::<D>::new).collect();
                 if tx.send(rows).is_err() {
                     return; // the write loop stopped early
                 }
@@ -306,12 +331,12 @@ pub(crate) fn run_upsert<'p>(
     })
 }
 
-fn upsert_loop<'p>(
-    ops: &mut dyn WriteOps<'p>,
+fn upsert_loop<'p, D: Payload>(
+    ops: &mut dyn WriteOps<'p, D>,
     places: &'p [Place],
     at: DateTime<Utc>,
     table_was_empty: bool,
-    mut encoded: Option<Encoded<'p>>,
+    mut encoded: Option<Encoded<'p, D>>,
 ) -> Result<UpsertReport, StoreError> {
     let at_us = to_micros(at);
     let mut written = table_was_empty.then(|| {
@@ -383,7 +408,7 @@ fn upsert_loop<'p>(
                 }
                 let merged = merge(&stored, &incoming)?;
                 if merged.changed() {
-                    let row = Row::new(&merged.place)?;
+                    let row = Row::<D>::new(&merged.place)?;
                     ops.update(id, &row, at_us)?;
                     let fields = fields_json(&merged.changes)?;
                     ops.history(
@@ -410,8 +435,8 @@ fn upsert_loop<'p>(
 }
 
 /// Marks record `id` permanently closed; `Ok(false)` when it already was.
-pub(crate) fn run_close(
-    ops: &mut dyn WriteOps<'_>,
+pub(crate) fn run_close<D: Payload>(
+    ops: &mut dyn WriteOps<'_, D>,
     id: PlaceId,
     source: Source,
     at: DateTime<Utc>,
@@ -431,7 +456,7 @@ pub(crate) fn run_close(
     );
     let merged = merge(&stored, &closed)?;
     let at_us = to_micros(at);
-    ops.update(id.0, &Row::new(&merged.place)?, at_us)?;
+    ops.update(id.0, &Row::<D>::new(&merged.place)?, at_us)?;
     let fields = fields_json(&merged.changes)?;
     ops.history(id.0, at_us, Some(source), ChangeKind::Closed, Some(&fields))?;
     Ok(true)
