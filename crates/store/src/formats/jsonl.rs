@@ -4,7 +4,7 @@
 //! place's provenance is kept as written (the format is lossless); a place written without any
 //! is stamped with [`Source::JsonLines`] at `now`.
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 
 use chrono::{DateTime, Utc};
 use sadomap_core::{Place, Source};
@@ -126,48 +126,82 @@ impl<R: BufRead> Iterator for JsonLinesReader<R> {
     }
 }
 
-/// Lines parsed per parallel batch: large enough to keep both cores busy, small enough to bound
-/// the raw text held at once.
-const BATCH_LINES: usize = 8192;
+/// Bytes read per parallel batch: thousands of lines to keep both cores busy, little of the
+/// file held at once. Lines are parsed where they lie in the block, never copied one by one.
+const BLOCK_BYTES: usize = 8 << 20;
 
-/// Reads a JSON-lines file like [`read_jsonl`], parsing batches of lines on all cores, and hands
-/// every place or problem to `sink` in file order.
-pub(crate) fn read_jsonl_parallel<R: BufRead>(
-    r: R,
+/// Reads a JSON-lines file like [`read_jsonl`], parsing a block of lines at a time on all cores,
+/// and hands every place or problem to `sink` in file order.
+pub(crate) fn read_jsonl_parallel<R: Read>(
+    mut r: R,
     file: &str,
     now: DateTime<Utc>,
     sink: &mut dyn FnMut(Result<Place, FormatError>) -> Flow,
 ) {
-    let mut reader = read_jsonl(r, file, now);
+    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK_BYTES);
+    let mut line_no = 0u64;
+    let mut seen_any = false;
     loop {
-        let mut batch = Vec::with_capacity(BATCH_LINES);
-        let mut end = None;
-        while batch.len() < BATCH_LINES {
-            match reader.next_raw() {
-                Some(Ok(raw)) => batch.push(raw),
-                Some(Err(e)) => {
-                    end = Some(e);
-                    break;
-                }
-                None => break,
+        let eof = match r.by_ref().take(BLOCK_BYTES as u64).read_to_end(&mut buf) {
+            Ok(n) => n == 0,
+            Err(e) => {
+                let _ = sink(Err(FormatError::io(file, e)));
+                return;
             }
+        };
+        // The complete lines: up to the last newline, or everything at the end of the file.
+        let complete = if eof {
+            buf.len()
+        } else {
+            buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)
+        };
+        let mut lines: Vec<(u64, &[u8])> = Vec::new();
+        let mut too_long = None;
+        let mut at = 0;
+        while at < complete {
+            let end = buf[at..complete]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(complete, |i| at + i);
+            line_no += 1;
+            if end - at > MAX_RECORD_BYTES {
+                too_long = Some(line_no);
+                break;
+            }
+            lines.push((line_no, &buf[at..end]));
+            at = end + 1;
         }
-        let parsed: Vec<Option<Result<Place, FormatError>>> = batch
+        if too_long.is_none() && buf.len() - complete > MAX_RECORD_BYTES {
+            too_long = Some(line_no + 1);
+        }
+        let parsed: Vec<Option<Result<Place, FormatError>>> = lines
             .par_iter()
-            .map(|(line, bytes)| parse_line(bytes, *line, file, now))
+            .map(|&(line, bytes)| parse_line(bytes, line, file, now))
             .collect();
         for item in parsed.into_iter().flatten() {
+            seen_any = true;
             if sink(item).is_break() {
                 return;
             }
         }
-        if let Some(e) = end {
-            let _ = sink(Err(e));
+        if let Some(line) = too_long {
+            let _ = sink(Err(FormatError::RecordTooLarge {
+                file: file.to_owned(),
+                line,
+                limit: MAX_RECORD_BYTES,
+            }));
             return;
         }
-        if reader.done {
+        if eof {
+            if !seen_any {
+                let _ = sink(Err(FormatError::Empty {
+                    file: file.to_owned(),
+                    expected: "one place as JSON per line",
+                }));
+            }
             return;
         }
+        buf.drain(..complete);
     }
 }
 
@@ -267,6 +301,75 @@ mod tests {
         assert!(!back.provenance.is_empty());
         let e = items[1].as_ref().unwrap_err().to_string();
         assert!(e.contains("line 3"), "{e}");
+    }
+
+    /// Everything the parallel reader hands out, as `Ok(names)` / `Err(error)`.
+    fn parallel(bytes: &[u8]) -> Vec<Result<String, FormatError>> {
+        let mut out = Vec::new();
+        read_jsonl_parallel(bytes, "o.jsonl", now(), &mut |item| {
+            out.push(item.map(|p| p.names.ja));
+            Flow::Continue(())
+        });
+        out
+    }
+
+    #[test]
+    fn parallel_reader_agrees_with_the_sequential_one() {
+        let mut w = JsonLinesWriter::new(Vec::new(), "o.jsonl");
+        for i in 0..20_000 {
+            w.write(&Place::new(
+                Kind::Toilet,
+                format!("トイレ{i}"),
+                format!("x:{i}"),
+            ))
+            .unwrap();
+        }
+        let mut bytes = w.finish().unwrap();
+        bytes.extend_from_slice(b"\n  \n{\"kind\":\"bus\"}\r\n");
+        bytes.extend_from_slice(
+            br#"{"kind":"toilet","names":{"ja":"last"},"ids":{"source_key":"k"}}"#,
+        );
+        assert!(bytes.len() > BLOCK_BYTES / 8);
+        let seq: Vec<_> = read_jsonl(&bytes[..], "o.jsonl", now())
+            .map(|r| r.map(|p| p.names.ja).map_err(|e| e.to_string()))
+            .collect();
+        let par: Vec<_> = parallel(&bytes)
+            .into_iter()
+            .map(|r| r.map_err(|e| e.to_string()))
+            .collect();
+        assert_eq!(seq.len(), 20_002);
+        assert_eq!(seq, par);
+        assert!(par[20_000].as_ref().unwrap_err().contains("line 20003"));
+        assert_eq!(par[20_001].as_deref(), Ok("last"));
+    }
+
+    #[test]
+    fn parallel_reader_limits_lines_and_needs_a_place() {
+        let mut bytes =
+            br#"{"kind":"toilet","names":{"ja":"a"},"ids":{"source_key":"k"}}"#.to_vec();
+        bytes.push(b'\n');
+        let ok = bytes.clone();
+        bytes.extend(vec![b'x'; MAX_RECORD_BYTES + 10]);
+        let items = parallel(&bytes);
+        assert!(matches!(
+            items[..],
+            [Ok(_), Err(FormatError::RecordTooLarge { line: 2, .. })]
+        ));
+        bytes.push(b'\n');
+        let items = parallel(&bytes);
+        assert!(matches!(
+            items[..],
+            [Ok(_), Err(FormatError::RecordTooLarge { line: 2, .. })]
+        ));
+        assert!(matches!(parallel(&ok)[..], [Ok(_)]));
+        assert!(matches!(
+            parallel(b"")[..],
+            [Err(FormatError::Empty { .. })]
+        ));
+        assert!(matches!(
+            parallel(b"\n \n")[..],
+            [Err(FormatError::Empty { .. })]
+        ));
     }
 
     #[test]

@@ -451,7 +451,7 @@ fn drive(
             Ok(())
         }
         Format::JsonLines => {
-            jsonl::read_jsonl_parallel(BufReader::new(open(path)?), &name, now, sink);
+            jsonl::read_jsonl_parallel(open(path)?, &name, now, sink);
             Ok(())
         }
         Format::GeoJson => read_geojson(BufReader::new(open(path)?), &name, kind, now, sink),
