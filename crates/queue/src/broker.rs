@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use crate::error::QueueError;
+use crate::job::QueueCounters;
 use crate::job::{
     Enqueued, Finished, JobId, JobInfo, JobState, Leased, LockInfo, NewJob, QueueName, QueueStats,
     QueueWeight, RateDecision, RateLimit, Timestamp, WorkerId, WorkerInfo, Workflow, WorkflowId,
@@ -89,6 +90,12 @@ pub trait Broker: Send + Sync {
 
     /// Counts per queue (every queue that has or had jobs).
     fn stats(&self) -> Result<Vec<QueueStats>>;
+
+    /// Totals per queue (enqueued, started, succeeded, failed, retried, dead, lease
+    /// expirations) for metrics. A backend that does not count returns an empty list.
+    fn counters(&self) -> Result<Vec<QueueCounters>> {
+        Ok(Vec::new())
+    }
 
     /// Jobs matching a filter.
     fn list(&self, filter: &ListFilter) -> Result<Vec<JobInfo>>;

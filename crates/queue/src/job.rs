@@ -315,6 +315,27 @@ pub struct QueueStats {
     pub oldest_ready_ms: u64,
 }
 
+/// Totals per queue since the queue was first used, for metrics (counters only go up).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueCounters {
+    /// The queue.
+    pub queue: QueueName,
+    /// Jobs added (duplicates by idempotency key not counted).
+    pub enqueued: u64,
+    /// Runs started (leases handed out).
+    pub started: u64,
+    /// Runs that succeeded.
+    pub succeeded: u64,
+    /// Runs that failed (retried or dead).
+    pub failed: u64,
+    /// Failed runs scheduled again.
+    pub retried: u64,
+    /// Jobs moved to the dead-letter queue (failures and the poison guard).
+    pub dead: u64,
+    /// Leases that ran out or were released because their worker died.
+    pub lease_expired: u64,
+}
+
 /// Which queues a worker polls, and with what weight (weighted fair polling: a queue with weight
 /// 10 is served about ten times as often as one with weight 1 while both have work, and no queue
 /// with work is ever skipped for long).

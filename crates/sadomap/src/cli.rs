@@ -36,6 +36,10 @@ pub struct Global {
         hide_env_values = true
     )]
     pub postgres: Option<String>,
+    /// Use this Redis (redis://host:port/db) for the task queue instead of the embedded SQLite
+    /// queue file in the data directory.
+    #[arg(long, global = true, env = "SADOMAP_REDIS_URL", hide_env_values = true)]
+    pub redis: Option<String>,
     /// Machine-readable output (JSON) wherever a command prints results.
     #[arg(long, global = true)]
     pub json: bool,
@@ -59,10 +63,16 @@ pub enum Command {
     Stats,
     /// Places whose details or place ID are due for a refresh under the refresh policy.
     Due(DueArgs),
+    /// Serve the HTTP API (and the map page) until SIGTERM or Ctrl-C.
+    Serve(Box<crate::serve::ServeArgs>),
     /// Assign addresses to districts: `district<TAB>town<TAB>step` per line.
     District(LinesArgs),
     /// Decode Google place IDs to Maps CIDs: `place_id<TAB>cid` per line.
     Placeid(LinesArgs),
+    /// Run queued jobs until SIGTERM or SIGINT (then finish or give back running jobs).
+    Worker(crate::queue_cmd::WorkerArgs),
+    /// Inspect and operate the task queue: stats, list, dead, retry, purge, enqueue, …
+    Queue(crate::queue_cmd::QueueArgs),
 }
 
 /// File formats on the command line.

@@ -6,6 +6,8 @@ mod data;
 mod lookup;
 mod output;
 mod query;
+mod queue_cmd;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -48,8 +50,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Places(args) => query::places(g, &args),
         Command::Stats => query::stats(g),
         Command::Due(args) => query::due(g, &args),
+        Command::Serve(args) => serve::serve(g, &args),
         Command::District(args) => lookup::district(g, &args),
         Command::Placeid(args) => lookup::placeid(g, &args),
+        Command::Worker(args) => queue_cmd::worker(g, &args),
+        Command::Queue(args) => queue_cmd::queue(g, &args),
     }
 }
 

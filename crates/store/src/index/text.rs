@@ -8,22 +8,9 @@
 //! query against a small dictionary string; a match adds that town's or district's row list.
 //!
 //! Food-word synonyms (only when the query asks for them, `Query::expand_synonyms`): a query key
-//! containing one word of a group also matches, OR-ed, the key with that word replaced by each
-//! other word of the group, so `すし` finds `鮨` and `寿司`. The groups (compared after
-//! `search_key`, so katakana and half-width spellings are covered too):
-//!
-//! | group | words |
-//! |---|---|
-//! | sushi | すし 鮨 寿司 鮓 |
-//! | soba | そば 蕎麦 |
-//! | udon | うどん 饂飩 |
-//! | ramen | らーめん 拉麺 |
-//! | tempura | てんぷら 天ぷら 天麩羅 |
-//! | tonkatsu | とんかつ 豚かつ |
-//! | yakitori | やきとり 焼き鳥 焼鳥 |
-//! | yakiniku | やきにく 焼肉 焼き肉 |
-//! | crab, shrimp, squid, yellowtail, fish | かに 蟹; えび 海老 蝦; いか 烏賊; ぶり 鰤; さかな 魚 |
-//! | eatery, izakaya, bento, Chinese, coffee | しょくどう 食堂; いざかや 居酒屋; べんとう 弁当; ちゅうか 中華; こーひー 珈琲 |
+//! containing a word of one of the [`SYNONYMS`] groups also matches, OR-ed, the key with that
+//! word replaced by each other word of the group, so `すし` finds `鮨` and `寿司` and `そば` finds
+//! `蕎麦`. Words are compared after `search_key`, so katakana and half-width spellings count too.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -39,7 +26,8 @@ pub(crate) const SEP: char = '\u{1f}';
 /// The second half of a unigram's gram code.
 const UNI: u64 = 0x11_0000;
 
-/// Food-word synonym groups (see the module docs).
+/// Food-word synonym groups: sushi, soba, udon, ramen, tempura, tonkatsu, yakitori, yakiniku,
+/// crab, shrimp, squid, yellowtail, fish, eatery, izakaya, bento, Chinese, coffee.
 const SYNONYMS: &[&[&str]] = &[
     &["すし", "鮨", "寿司", "鮓"],
     &["そば", "蕎麦"],
