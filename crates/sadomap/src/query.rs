@@ -54,6 +54,8 @@ fn build_query(args: &PlacesArgs, region: &Region) -> Result<Query> {
         kinds: args.kind.iter().map(|k| Kind::from(*k)).collect(),
         limit: args.limit,
         q: args.q.clone(),
+        // As the API does: すし also finds 鮨 and 寿司.
+        expand_synonyms: true,
         min_rating: args.min_rating,
         ..Query::default()
     };

@@ -568,6 +568,21 @@ fn places_filters_sorting_search_and_paging() {
         assert!(found, "--q {variant:?} does not find {}", p["names"]["ja"]);
     }
 
+    // Food-word synonyms, as in the API: すし finds 鮨 and 寿司, not only すし.
+    let v = env.json(&["places", "--q", "すし", "--limit", "1000"]);
+    let names: Vec<&str> = v["places"]
+        .as_array()
+        .expect("places")
+        .iter()
+        .filter_map(|h| h["names"]["ja"].as_str())
+        .collect();
+    for word in ["鮨", "寿司"] {
+        assert!(
+            names.iter().any(|n| n.contains(word)),
+            "--q すし finds no {word}: {names:?}"
+        );
+    }
+
     // Paging: every restaurant exactly once.
     let (ids, total) = all_pages(&env, &["--kind", "restaurant"]);
     assert_eq!(total, u(&s["by_kind"]["restaurant"]));
