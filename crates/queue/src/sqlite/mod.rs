@@ -157,7 +157,7 @@ impl SqliteBroker {
         conn.execute_batch(
             "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF; \
              PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY; \
-             PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;",
+             PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 16777216;",
         )
         .map_err(db_err("tuning the connection"))?;
         conn.set_prepared_statement_cache_capacity(64);
