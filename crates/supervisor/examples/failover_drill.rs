@@ -88,6 +88,7 @@ enum Fault {
 
 struct Figures {
     detect: Vec<Duration>,
+    started: Vec<Duration>,
     healthy: Vec<Duration>,
     /// (answered, failed) client requests, for the api scenarios.
     requests: Option<(u64, u64)>,
@@ -217,6 +218,7 @@ fn drill(
     let handle = thread::spawn(move || sup.run(&s));
     let mut figures = Figures {
         detect: Vec::new(),
+        started: Vec::new(),
         healthy: Vec::new(),
         requests: None,
     };
@@ -240,11 +242,13 @@ fn drill(
                 .ok_or("rolling restart did not finish")?;
             }
             figures.detect.push(Duration::ZERO);
+            figures.started.push(Duration::ZERO);
             figures.healthy.push(t0.elapsed());
             continue;
         }
         let pid = wait_for(limit, || healthy_pid(&status)).ok_or("no healthy instance")?;
         let failures_before = events.count(|e| matches!(e, Event::FailureDetected(_)));
+        let restarts_before = events.count(|e| matches!(e, Event::Restarted(_)));
         let t0 = Instant::now();
         let pid_i = i32::try_from(pid).map_err(|e| e.to_string())?;
         match fault {
@@ -269,6 +273,11 @@ fn drill(
         })
         .ok_or("fault not detected")?;
         figures.detect.push(t0.elapsed());
+        wait_for(limit, || {
+            (events.count(|e| matches!(e, Event::Restarted(_))) > restarts_before).then_some(())
+        })
+        .ok_or("no replacement started")?;
+        figures.started.push(t0.elapsed());
         wait_for(limit, || healthy_pid(&status).filter(|&p| p != pid))
             .ok_or("no healthy replacement")?;
         figures.healthy.push(t0.elapsed());
@@ -322,30 +331,45 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let mut table = String::from(
-        "| failure (injected as) | detected after | replacement healthy after | client requests failed | goal |\n|---|---|---|---|---|\n",
+        "| failure (injected as) | probe interval | detected after | replacement started after | replacement healthy after | client requests failed | goal |\n|---|---|---|---|---|---|---|\n",
     );
     let mut ok = true;
-    for (fault, name, goal) in [
-        (Fault::Sigkill, "exited (SIGKILL worker)", "replaced ≤ 1 s"),
+    for (fault, name, goal, interval_ms) in [
+        (
+            Fault::Sigkill,
+            "exited (SIGKILL worker)",
+            "replaced ≤ 1 s",
+            2_000,
+        ),
+        (
+            Fault::Sigkill,
+            "exited (SIGKILL worker)",
+            "replaced ≤ 1 s",
+            interval_ms,
+        ),
         (
             Fault::Sigstop,
             "unresponsive (SIGSTOP worker)",
             "detected ≤ 3 × interval",
+            interval_ms,
         ),
         (
             Fault::HealthFails,
             "unhealthy (health endpoint 500)",
             "restart after 3 failed probes",
+            interval_ms,
         ),
         (
             Fault::ApiSigkill,
             "exited (SIGKILL api-primary, shared socket, 2 clients)",
             "no failure beyond its in-flight request",
+            interval_ms,
         ),
         (
             Fault::RollingRestart,
             "`restart` api-primary, then api-backup (2 clients)",
             "no failed request",
+            interval_ms,
         ),
     ] {
         match drill(fault, &child, rounds, interval_ms, &dir) {
@@ -354,27 +378,31 @@ fn main() -> ExitCode {
                     Some((answered, failed)) => format!("{failed} of {}", answered + failed),
                     None => "-".into(),
                 };
-                let detect = if fault == Fault::RollingRestart {
-                    "-".into()
+                let (detect, started) = if fault == Fault::RollingRestart {
+                    ("-".into(), "-".into())
                 } else {
-                    stats(&f.detect)
+                    (stats(&f.detect), stats(&f.started))
                 };
                 let _ = writeln!(
                     table,
-                    "| {name} | {detect} | {} | {requests} | {goal} |",
+                    "| {name} | {interval_ms} ms | {detect} | {started} | {} | {requests} | {goal} |",
                     stats(&f.healthy)
                 );
             }
             Err(e) => {
                 ok = false;
-                let _ = writeln!(table, "| {name} | failed: {e} | | | {goal} |");
+                let _ = writeln!(
+                    table,
+                    "| {name} | {interval_ms} ms | failed: {e} | | | | {goal} |"
+                );
             }
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
     let header = format!(
-        "Probe interval {interval_ms} ms, {rounds} rounds each, median (max), local processes; \
-         requests: totals over all rounds; for the rolling restart, the time covers both sides.\n\n"
+        "{rounds} rounds each, median (max), local processes, exit sweep every 100 ms; requests: \
+         totals over all rounds; for the rolling restart, the time covers both sides. \
+         Healthy = the replacement's first passed probe (needs a probe tick).\n\n"
     );
     print!("{header}{table}");
     if let Some(path) = out {

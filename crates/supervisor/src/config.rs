@@ -4,6 +4,52 @@
 //! (`deny_unknown_fields`). A config is checked once by [`crate::Plan::build`] before anything
 //! starts; durations are written in milliseconds (`*_ms`) so a TOML or JSON file needs no unit
 //! parser.
+//!
+//! The topology `sadomap up` runs, as it reads in TOML (every key not shown takes its default):
+//!
+//! ```toml
+//! listen = "127.0.0.1:8080"           # bound once by the supervisor, inherited as fd 3
+//!
+//! [health]
+//! interval_ms = 2000
+//!
+//! [scaling]
+//! predictive = true
+//!
+//! [[services]]
+//! name = "api-primary"
+//! role = "api"
+//! command = "/usr/local/bin/sadomap"
+//! args = ["serve", "--health-listen", "127.0.0.1:9101"]
+//! inherit_listener = true
+//! probes = { http = { url = "http://127.0.0.1:9101/health", timeout_ms = 1000 } }
+//!
+//! [[services]]
+//! name = "api-backup"
+//! role = "api"
+//! command = "/usr/local/bin/sadomap"
+//! args = ["serve", "--health-listen", "127.0.0.1:9102"]
+//! inherit_listener = true
+//! probes = { http = { url = "http://127.0.0.1:9102/health" } }
+//!
+//! [[services]]
+//! name = "worker"
+//! role = "worker"
+//! command = "/usr/local/bin/sadomap"
+//! args = ["worker"]
+//! replicas = { min = 1, max = 8 }
+//! probes = { heartbeat = true }      # needs Supervisor::with_heartbeats
+//!
+//! [[services]]
+//! name = "scheduler"
+//! role = "scheduler"
+//! command = "/usr/local/bin/sadomap"
+//! args = ["worker", "--scheduler"]
+//! ```
+//!
+//! (The `serve`/`worker` flags above are placeholders for whatever the CLI offers: per-instance
+//! health addresses are needed because an HTTP probe through the shared socket would reach
+//! whichever instance accepts, which [`crate::Plan::build`] rejects.)
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -14,6 +60,9 @@ use serde::{Deserialize, Serialize};
 pub mod defaults {
     /// Health probe interval (2 s).
     pub const PROBE_INTERVAL_MS: u64 = 2_000;
+    /// How often gone instances are looked for between probes (100 ms): an exited process is
+    /// replaced within this, not within a probe interval.
+    pub const EXIT_CHECK_INTERVAL_MS: u64 = 100;
     /// Grace period after a start during which failed probes do not count (10 s).
     pub const START_PERIOD_MS: u64 = 10_000;
     /// Consecutive failed probes that make an instance unhealthy.
@@ -235,6 +284,8 @@ fn default_http_timeout_ms() -> u64 {
 pub struct HealthConfig {
     /// Probe interval.
     pub interval_ms: u64,
+    /// How often gone instances are looked for between probes (cheap: no probe runs).
+    pub exit_check_interval_ms: u64,
     /// Grace period after a start during which failed probes do not count.
     pub start_period_ms: u64,
     /// Consecutive failed probes that make an instance unhealthy.
@@ -253,6 +304,7 @@ impl Default for HealthConfig {
     fn default() -> Self {
         HealthConfig {
             interval_ms: defaults::PROBE_INTERVAL_MS,
+            exit_check_interval_ms: defaults::EXIT_CHECK_INTERVAL_MS,
             start_period_ms: defaults::START_PERIOD_MS,
             unhealthy_after: defaults::UNHEALTHY_AFTER,
             stale_after_intervals: defaults::STALE_AFTER_INTERVALS,
@@ -400,6 +452,31 @@ mod tests {
         )
         .expect_err("typo must fail");
         assert!(err.to_string().contains("intervall_ms"), "{err}");
+    }
+
+    #[test]
+    fn the_documented_toml_topology_parses_and_plans() {
+        // The example in this module's doc, so the doc cannot drift from the types.
+        let src = include_str!("config.rs");
+        let start = src.find("//! ```toml").expect("doc example") + "//! ```toml".len();
+        let end = start + src[start..].find("//! ```").expect("end of example");
+        let text: String = src[start..end]
+            .lines()
+            .map(|l| l.trim_start().strip_prefix("//!").unwrap_or(l))
+            .map(|l| l.strip_prefix(' ').unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let mut config: TopologyConfig = toml::from_str(&text).expect("documented TOML parses");
+        assert_eq!(config.services.len(), 4);
+        assert_eq!(
+            config.services[2].replicas,
+            ReplicasConfig::Range { min: 1, max: 8 }
+        );
+        assert!(config.scaling.predictive);
+        // Plan it on a free port (8080 may be taken on a developer machine).
+        config.listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+        let plan = crate::Plan::build(&config).expect("documented topology is valid");
+        assert_eq!(plan.services.len(), 4);
     }
 
     #[test]

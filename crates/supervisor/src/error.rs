@@ -57,6 +57,14 @@ pub enum PlanError {
         /// The bind error.
         source: std::io::Error,
     },
+    /// The control socket cannot be bound.
+    #[error("control socket {path}: {reason}")]
+    ControlSocket {
+        /// The socket path.
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// Any other bad value.
     #[error("`{field}` {reason}")]
     Invalid {
@@ -77,6 +85,7 @@ impl PlanError {
             PlanError::MinAboveMax { .. } => "min_above_max",
             PlanError::PortInUse { .. } => "port_in_use",
             PlanError::ListenInUse { .. } => "listen_in_use",
+            PlanError::ControlSocket { .. } => "control_socket_unavailable",
             PlanError::Invalid { .. } => "invalid_config",
         }
     }
@@ -137,6 +146,14 @@ pub enum ControlError {
     /// The supervisor loop is not running.
     #[error("the supervisor is not running")]
     NotRunning,
+    /// The control socket could not be reached or answered nonsense.
+    #[error("control socket {path}: {reason}; hint: is `sadomap up` running?")]
+    Socket {
+        /// The socket path.
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl ControlError {
@@ -145,6 +162,7 @@ impl ControlError {
         match self {
             ControlError::UnknownService(_) => "unknown_service",
             ControlError::NotRunning => "supervisor_not_running",
+            ControlError::Socket { .. } => "control_socket_unreachable",
         }
     }
 }

@@ -285,7 +285,8 @@ impl InstanceHealth {
         }
     }
 
-    /// Classifies a gone instance: an OOM kill if it died of SIGKILL near its memory limit.
+    /// Classifies a gone instance: an OOM kill if it died of SIGKILL near its memory limit (by
+    /// the last recorded check: call this before recording the check that found it gone).
     pub fn exit_failure(&self, status: InstanceStatus, memory_limit: Option<u64>) -> FailureKind {
         let last_memory = self.history.last().map(|c| c.memory_bytes).unwrap_or(0);
         match (status, memory_limit) {
@@ -306,6 +307,7 @@ mod tests {
     fn policy() -> HealthPolicy {
         HealthPolicy {
             interval: Duration::from_secs(2),
+            exit_check_interval: Duration::from_millis(100),
             start_period: Duration::from_secs(10),
             unhealthy_after: 3,
             stale_after: Duration::from_secs(6),

@@ -66,7 +66,6 @@ mod supervisor;
 pub use child::{exit_with_supervisor, inherited_listener, SUPERVISOR_PID_ENV};
 pub use clock::{Clock, ManualClock, Moment, SystemClock};
 pub use compose::{write_compose, ComposeConfig, ComposeError, HealthcheckConfig};
-
 pub use config::{
     defaults, CascadeConfig, HealthConfig, HttpProbeConfig, ProbesConfig, ReplicasConfig,
     RestartConfig, Role, ScalingConfig, ServiceConfig, TopologyConfig,
@@ -94,4 +93,4 @@ pub use scaling::{sim, HoltWinters, ScaleDecision, ScaleReason, ScalingManager};
 pub use shutdown::Shutdown;
 pub use signals::{Heartbeats, LeaseReleaser, LoadSample, LoadSignals};
 pub use status::{InstanceRow, ServiceStatus, SlotPhase, Status, StatusHandle};
-pub use supervisor::{Control, Supervisor};
+pub use supervisor::{control_request, Control, Supervisor};

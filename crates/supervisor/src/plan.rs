@@ -79,6 +79,8 @@ pub struct ServicePlan {
 pub struct HealthPolicy {
     /// Probe interval.
     pub interval: Duration,
+    /// Interval of the cheap sweep for gone instances (at most `interval`).
+    pub exit_check_interval: Duration,
     /// Grace period after a start.
     pub start_period: Duration,
     /// Consecutive failures that make an instance unhealthy.
@@ -273,6 +275,24 @@ impl Plan {
                 }
             }
         }
+        if let Some(listen) = config.listen {
+            for svc in services.iter().filter(|s| s.inherit_listener) {
+                if let Some(http) = &svc.probes.http {
+                    let local = ["127.0.0.1", "localhost", "::1", "0.0.0.0", "::"];
+                    let same_host =
+                        local.contains(&http.host.as_str()) || http.host == listen.ip().to_string();
+                    if http.port == listen.port() && same_host {
+                        return Err(PlanError::Invalid {
+                            field: format!("services.{}.probes.http.url", svc.name),
+                            reason: "points at the shared listen address, so it would probe \
+                                     whichever instance accepts; hint: give each instance its \
+                                     own health address"
+                                .into(),
+                        });
+                    }
+                }
+            }
+        }
         let wants_listener = config.services.iter().any(|s| s.inherit_listener);
         let listener = match (config.listen, wants_listener) {
             (Some(addr), _) => Some(
@@ -298,6 +318,7 @@ impl Plan {
             listener,
             health: HealthPolicy {
                 interval: ms(h.interval_ms),
+                exit_check_interval: ms(h.exit_check_interval_ms.clamp(1, h.interval_ms)),
                 start_period: ms(h.start_period_ms),
                 unhealthy_after: h.unhealthy_after,
                 stale_after: ms(h
@@ -547,6 +568,19 @@ mod tests {
             r#"{"services":[{"name":"api","role":"api","command":"x","inherit_listener":true}]}"#,
         );
         assert!(e.to_string().contains("listen"), "{e}");
+    }
+
+    #[test]
+    fn http_probe_through_the_shared_socket_is_rejected() {
+        let e = err(
+            r#"{"listen":"127.0.0.1:0","services":[{"name":"api-primary","role":"api","command":"x",
+                "inherit_listener":true,"probes":{"http":{"url":"http://127.0.0.1:0/health"}}}]}"#,
+        );
+        assert!(
+            e.to_string()
+                .contains("services.api-primary.probes.http.url"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -62,6 +62,10 @@ pub struct ServiceStatus {
     pub role: Role,
     /// Replicas wanted now.
     pub desired: u32,
+    /// Queue depth at the last scaling decision (scaled services with load signals).
+    pub queue_depth: Option<u64>,
+    /// MAPE of the arrival-rate forecast so far, as a fraction (scaled services).
+    pub forecast_mape: Option<f64>,
     /// Its slots.
     pub instances: Vec<InstanceRow>,
 }
@@ -195,6 +199,8 @@ mod tests {
                 name: "worker".into(),
                 role: Role::Worker,
                 desired: 2,
+                queue_depth: Some(12),
+                forecast_mape: None,
                 instances: vec![
                     InstanceRow {
                         replica: 0,

@@ -155,6 +155,26 @@ impl LoopState {
                 Some(scaler) => scaler.observe(now, sample),
                 None => continue,
             };
+            let metrics = sup.telemetry.metrics();
+            let labels = [("service", name.as_str())];
+            metrics.set(
+                "sadomap_supervisor_queue_depth_jobs",
+                "Queue depth seen by the scaler, by service.",
+                &labels,
+                sample.depth as f64,
+            );
+            if let Some(mape) = self.services[i]
+                .scaler
+                .as_ref()
+                .and_then(|s| s.forecaster().mape())
+            {
+                metrics.set(
+                    "sadomap_supervisor_forecast_mape_ratio",
+                    "Mean absolute percentage error of the arrival-rate forecast (0.1 = 10 %).",
+                    &labels,
+                    mape,
+                );
+            }
             if let Some(d) = decision {
                 self.resize(sup, i, d.to, d.reason, now);
             }

@@ -4,8 +4,10 @@
 //!
 //! Concurrency contract: [`Supervisor::run`] runs on the calling thread until the [`Shutdown`]
 //! is triggered, then stops every instance (SIGTERM, SIGKILL after each service's grace) and
-//! returns. All state is owned by that thread. Within a tick the probes of all instances run in
-//! parallel on scoped threads (so one slow HTTP probe delays the tick by at most its timeout);
+//! returns. All state is owned by that thread. Between probe ticks (every `interval`) a cheap
+//! sweep (every `exit_check_interval`, 100 ms) replaces gone instances and ends backoffs, so an
+//! exited process is replaced within the sweep period rather than the probe interval. Within a
+//! tick the probes of all instances run in parallel on scoped threads (so one slow HTTP probe delays the tick by at most its timeout);
 //! graceful stops of replaced instances run on background threads so a draining process never
 //! blocks supervision (their errors come back over a channel and are reported next tick). A
 //! replacement may therefore start while its predecessor drains: on a shared listening socket
@@ -13,6 +15,7 @@
 //! snapshots, [`Telemetry`] events and metrics.
 
 mod actions;
+mod control_socket;
 mod rolling;
 mod state;
 
@@ -30,6 +33,7 @@ use crate::status::StatusHandle;
 
 use state::LoopState;
 
+pub use control_socket::request as control_request;
 pub use rolling::Control;
 
 /// Supervises the services of a [`Plan`] on a [`Runtime`].
@@ -44,6 +48,7 @@ pub struct Supervisor {
     status: StatusHandle,
     commands: std::sync::mpsc::Receiver<rolling::Command>,
     commands_tx: std::sync::mpsc::Sender<rolling::Command>,
+    control_socket: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Supervisor {
@@ -75,6 +80,7 @@ impl Supervisor {
             status: StatusHandle::default(),
             commands,
             commands_tx,
+            control_socket: None,
         }
     }
 
@@ -120,6 +126,13 @@ impl Supervisor {
         }
     }
 
+    /// Answers `status` and `restart SERVICE` requests on a Unix socket at `path` while running
+    /// (see [`control_request`] for the client side).
+    pub fn with_control_socket(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.control_socket = Some(path.into());
+        self
+    }
+
     /// The live status.
     pub fn status(&self) -> StatusHandle {
         self.status.clone()
@@ -143,17 +156,48 @@ impl Supervisor {
     /// starting anything if a probe needs a signal that is not wired.
     pub fn run(self, shutdown: &Shutdown) -> Result<(), PlanError> {
         self.check_wiring()?;
+        let server = match &self.control_socket {
+            Some(path) => {
+                let listener = control_socket::bind(path)?;
+                Some(control_socket::serve(
+                    listener,
+                    path.clone(),
+                    self.status(),
+                    self.control(),
+                    shutdown.clone(),
+                ))
+            }
+            None => None,
+        };
         let mut state = LoopState::new(&self);
         let interval = self.plan.health.interval;
+        let step = self
+            .plan
+            .health
+            .exit_check_interval
+            .max(Duration::from_millis(1));
+        let mut next_tick = Instant::now();
         while !shutdown.is_triggered() {
-            let started = Instant::now();
-            state.tick(&self);
-            let left = interval.saturating_sub(started.elapsed());
-            if shutdown.wait(left.max(Duration::from_millis(1))) {
+            if Instant::now() >= next_tick {
+                state.tick(&self);
+                // Ticks keep their rhythm; ticks missed during a stall are skipped, not bunched.
+                next_tick += interval;
+                let now = Instant::now();
+                if next_tick < now {
+                    next_tick = now + interval;
+                }
+            } else {
+                state.sweep(&self);
+            }
+            let left = next_tick.saturating_duration_since(Instant::now());
+            if shutdown.wait(left.min(step).max(Duration::from_millis(1))) {
                 break;
             }
         }
         state.stop_all(&self);
+        if let Some(server) = server {
+            let _ = server.join();
+        }
         Ok(())
     }
 }

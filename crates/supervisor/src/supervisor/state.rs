@@ -368,6 +368,42 @@ impl LoopState {
         }
     }
 
+    /// Between probe ticks: replaces gone instances and starts slots whose backoff ended. Only
+    /// `inspect` runs (for local processes a `waitpid`), so this can run every 100 ms.
+    pub(super) fn sweep(&mut self, sup: &Supervisor) {
+        let now = sup.clock.now();
+        self.start_due(sup, now);
+        let mut gone = Vec::new();
+        for (i, svc) in self.services.iter().enumerate() {
+            for (k, slot) in svc.slots.iter().enumerate() {
+                if let Phase::Running(r) = &slot.phase {
+                    if let Ok(st) = sup.runtime.inspect(&r.instance) {
+                        if st.is_gone() {
+                            gone.push((i, k, st));
+                        }
+                    }
+                }
+            }
+        }
+        if gone.is_empty() {
+            return;
+        }
+        for (i, k, st) in gone {
+            let probed = Probed {
+                status: Ok(st),
+                stats: Stats::default(),
+                check: CheckStatus::Failed {
+                    failure: ProbeFailure::Exited {
+                        exit: st.to_string(),
+                    },
+                },
+                latency: None,
+            };
+            self.process(sup, i, k, probed, now);
+        }
+        self.publish(sup, now);
+    }
+
     fn probe_all(&mut self, sup: &Supervisor, now: Moment) {
         let mut targets = Vec::new();
         for (i, svc) in self.services.iter().enumerate() {
@@ -462,6 +498,11 @@ impl LoopState {
                 l.as_secs_f64(),
             );
         }
+        // Classify an exit before recording it: the OOM test needs the memory of the last check
+        // made while the instance was alive, not of this one (a gone process reads 0).
+        let exit = status
+            .is_gone()
+            .then(|| run.health.exit_failure(status, plan.memory_limit));
         let obs = run
             .health
             .record(check, &sup.plan.health, plan.memory_limit);
@@ -489,11 +530,7 @@ impl LoopState {
                 }),
             );
         }
-        let failure = if status.is_gone() {
-            Some(run.health.exit_failure(status, plan.memory_limit))
-        } else {
-            obs.failure
-        };
+        let failure = exit.or(obs.failure);
         match failure {
             Some(f) => self.fail(sup, i, k, f, now),
             None => {
@@ -529,6 +566,8 @@ impl LoopState {
                 name: plan.name.clone(),
                 role: plan.role,
                 desired: svc.desired,
+                queue_depth: svc.last_load.map(|l| l.depth),
+                forecast_mape: svc.scaler.as_ref().and_then(|s| s.forecaster().mape()),
                 instances: svc
                     .slots
                     .iter()

@@ -7,7 +7,8 @@ fn sigkilled_worker_is_replaced_within_one_second_and_its_leases_released() {
     let releaser = Arc::new(Releaser::default());
     let r2 = releaser.clone();
     let run = Running::start(
-        r#"{"health":{"interval_ms":100,"start_period_ms":0},
+        // The default probe interval (2 s): exits are found by the 100 ms sweep, not by probes.
+        r#"{"health":{"start_period_ms":0},
             "services":[{"name":"worker","role":"worker","command":"sleep","args":["30"]}]}"#,
         move |s| s.with_lease_releaser(r2),
     );
@@ -287,5 +288,38 @@ fn a_program_that_cannot_start_backs_off_instead_of_spinning() {
     let later = run.count(|e| matches!(e, Event::RuntimeFailed(f) if f.operation == "start"));
     assert!(later - attempts <= 2, "{attempts} then {later} attempts");
     assert!(run.status.snapshot().services[0].instances[0].restarts == 0);
+    run.stop();
+}
+
+#[test]
+fn sigkill_near_the_memory_limit_reads_as_an_oom_kill() {
+    // 60 MiB held against a 64 MiB limit: near (over 90 %) but not over it.
+    let limit: u64 = 64 * 1024 * 1024;
+    let run = Running::start(
+        &format!(
+            r#"{{"health":{{"interval_ms":50,"start_period_ms":0}},"cascade":{{"failures":1000}},
+                "services":[{{"name":"hog","role":"worker","command":"{CHILD}","args":["--alloc-mb","60"],
+                  "memory_limit_bytes":{limit}}}]}}"#
+        ),
+        |s| s,
+    );
+    let pid = wait_for(Duration::from_secs(10), || {
+        let st = run.status.snapshot();
+        let row = st.service("hog")?.instances.first()?.clone();
+        let mem = row.last_check.map(|c| c.memory_bytes).unwrap_or(0);
+        (mem > limit / 10 * 9 && mem <= limit)
+            .then_some(row.pid)
+            .flatten()
+    })
+    .expect("child near its memory limit");
+    signal(pid, Signal::SIGKILL);
+    wait_for(Duration::from_secs(5), || {
+        (run.count(|e| {
+            matches!(e, Event::FailureDetected(f) if f.failure
+                == sadomap_supervisor::FailureKind::ResourceExhausted(sadomap_supervisor::Exhaustion::OomKilled))
+        }) == 1)
+            .then_some(())
+    })
+    .expect("classified as an OOM kill");
     run.stop();
 }

@@ -27,6 +27,11 @@ fn workers_scale_with_queue_depth() {
     })
     .expect("scaled to 4");
     assert!(pids.iter().all(|&p| alive(p)));
+    assert_eq!(run.status.snapshot().services[0].queue_depth, Some(35));
+    assert!(run
+        .metrics
+        .render()
+        .contains("sadomap_supervisor_queue_depth_jobs{service=\"worker\"} 35"));
     *load.0.lock().expect("lock") = 1_000;
     wait_for(Duration::from_secs(5), || {
         (run.status.snapshot().services[0].desired == 5).then_some(())
@@ -189,18 +194,81 @@ fn a_child_that_asked_to_exit_with_its_supervisor_does_not_outlive_a_sigkill() {
         .read_line(&mut line)
         .expect("child pid");
     let child: u32 = line.trim().parse().expect("a pid");
-    // Give the child a moment to call prctl; then the parent dies without cleaning up.
+    // Never leak the child, even if an assertion fails.
+    struct Reap(u32);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            if alive(self.0) {
+                let _ = kill(Pid::from_raw(self.0 as i32), Signal::SIGKILL);
+            }
+        }
+    }
+    let _reap = Reap(child);
+    // Wait until the child has called prctl: it installs its SIGTERM handler (bit 14 of SigCgt)
+    // right after. (Other bits are set by the Rust runtime at start.)
     wait_for(Duration::from_secs(5), || {
         std::fs::read_to_string(format!("/proc/{child}/status"))
-            .ok()
-            .filter(|s| {
-                s.lines()
-                    .any(|l| l.starts_with("SigCgt:") && !l.ends_with("0000000000000000"))
-            })
+            .ok()?
+            .lines()
+            .filter_map(|l| l.strip_prefix("SigCgt:"))
+            .filter_map(|m| u64::from_str_radix(m.trim(), 16).ok())
+            .find(|m| m & (1 << 14) != 0)
     })
     .expect("child running with its SIGTERM handler");
     parent.kill().expect("SIGKILL the parent");
     let _ = parent.wait();
     wait_for(Duration::from_secs(5), || (!alive(child)).then_some(()))
         .expect("child ended with its parent");
+}
+
+#[test]
+fn control_socket_answers_status_and_restart() {
+    let path = std::env::temp_dir().join(format!("sadomap-sup-ctl-{}.sock", std::process::id()));
+    let p2 = path.clone();
+    let run = Running::start(
+        r#"{"health":{"interval_ms":50,"start_period_ms":0},
+            "services":[{"name":"api","role":"api","command":"sleep","args":["30"]}]}"#,
+        move |s| s.with_control_socket(p2),
+    );
+    wait_for(Duration::from_secs(5), || run.healthy_pid("api")).expect("api up");
+    let status = sadomap_supervisor::control_request(&path, "status").expect("answer");
+    assert_eq!(status["ok"], true);
+    assert_eq!(status["status"]["services"][0]["name"], "api");
+    assert_eq!(
+        status["status"]["services"][0]["instances"][0]["health"],
+        "healthy"
+    );
+
+    let bad = sadomap_supervisor::control_request(&path, "restart nope").expect("answer");
+    assert_eq!(
+        (bad["ok"].clone(), bad["code"].clone()),
+        (false.into(), "unknown_service".into())
+    );
+    let bad = sadomap_supervisor::control_request(&path, "reboot").expect("answer");
+    assert_eq!(bad["code"], "bad_request");
+
+    let ok = sadomap_supervisor::control_request(&path, "restart api").expect("answer");
+    assert_eq!(ok["ok"], true, "{ok}");
+    wait_for(Duration::from_secs(5), || {
+        (run.count(|e| matches!(e, Event::RollingRestarted(_))) == 1).then_some(())
+    })
+    .expect("restarted through the socket");
+
+    // A second supervisor may not take over a live socket.
+    let config: TopologyConfig = serde_json::from_str(
+        r#"{"services":[{"name":"x","role":"other","command":"sleep","args":["30"]}]}"#,
+    )
+    .expect("parses");
+    let (second, _rt) =
+        Supervisor::local(Plan::build(&config).expect("valid"), Telemetry::default());
+    let err = second
+        .with_control_socket(path.clone())
+        .run(&Shutdown::new())
+        .expect_err("socket in use");
+    assert_eq!(err.code(), "control_socket_unavailable");
+
+    run.stop();
+    assert!(!path.exists(), "socket file removed at shutdown");
+    let err = sadomap_supervisor::control_request(&path, "status").expect_err("nobody listening");
+    assert_eq!(err.code(), "control_socket_unreachable");
 }
