@@ -9,6 +9,8 @@
 #                 them, with a supervisor releasing the dead worker's leases at once, and
 #                 without one (the 10 s leases run out).
 #   bench/queue/sqlite.sh [N=100000] [RATE=1000] [SECONDS=10]
+# With REDIS_URL set (bench/queue/redis.sh does that) the same steps run on the Redis backend;
+# the URL's database is flushed before each step.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 n=${1:-100000}
@@ -17,11 +19,28 @@ secs=${3:-10}
 cores=$(nproc)
 cargo build --release -q -p sadomap
 bin=${CARGO_TARGET_DIR:-target}/release/sadomap
+backend=SQLite
+if [ -n "${REDIS_URL:-}" ]; then
+  backend="Redis ($REDIS_URL)"
+  real_bin=$bin
+  # Every call goes to Redis; --data-dir still names a fresh directory per step.
+  bin=$(mktemp)
+  printf '#!/bin/sh\nexec "%s" --redis "%s" "$@"\n' "$real_bin" "$REDIS_URL" >"$bin"
+  chmod +x "$bin"
+fi
+fresh() {
+  if [ -n "${REDIS_URL:-}" ]; then
+    port=$(echo "$REDIS_URL" | sed -n 's#.*:\([0-9]*\)/\{0,1\}.*#\1#p')
+    db=$(echo "$REDIS_URL" | sed -n 's#.*/\([0-9]*\)$#\1#p')
+    redis-cli -p "${port:-6379}" -n "${db:-0}" flushdb >/dev/null
+  fi
+}
 work=$(mktemp -d)
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   rm -rf "$work"
+  if [ -n "${REDIS_URL:-}" ]; then rm -f "$bin"; fi
 }
 trap cleanup EXIT
 
@@ -56,10 +75,11 @@ stop_workers() {
   pids=()
 }
 
-echo "SQLite queue, $cores worker processes (one per core), concurrency ${CONCURRENCY:-2} each; $(nproc) cores"
+echo "$backend queue, $cores worker processes (one per core), concurrency ${CONCURRENCY:-2} each; $(nproc) cores"
 
 # 1. drain
 data=$work/drain
+fresh
 t0=$(now)
 "$bin" --data-dir "$data" --json queue enqueue noop --count "$n" >/dev/null
 t1=$(now)
@@ -74,6 +94,7 @@ print(f'drain: enqueue {n} in {t1-t0:.2f}s = {n/(t1-t0):,.0f} jobs/s (one produc
 
 # 2. concurrent
 data=$work/concurrent
+fresh
 "$bin" --data-dir "$data" queue stats >/dev/null
 start_workers "$data"
 sleep 0.5
@@ -90,6 +111,7 @@ print(f'concurrent: enqueue+run+ack {n} in {t2-t0:.2f}s = {n/(t2-t0):,.0f} jobs/
 
 # 3. latency at a fixed offered rate
 data=$work/latency
+fresh
 "$bin" --data-dir "$data" queue stats >/dev/null
 start_workers "$data"
 sleep 0.5
@@ -116,6 +138,7 @@ print(sum(1 for j in json.load(sys.stdin) if j["worker"] == sys.argv[1]))' "$2"
 }
 for mode in supervisor lease-expiry; do
   data=$work/kill-$mode
+  fresh
   "$bin" --data-dir "$data" --json queue enqueue sleep --payload '{"ms": 600000}' --count 2 >/dev/null
   "$bin" --data-dir "$data" worker --id victim --concurrency 2 >/dev/null 2>&1 &
   victim=$!

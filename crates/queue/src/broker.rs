@@ -64,6 +64,16 @@ pub trait Broker: Send + Sync {
     /// choosing queues by weighted fair polling.
     fn lease(&self, req: &LeaseRequest<'_>) -> Result<Vec<Leased>>;
 
+    /// Blocks up to `timeout` until an enqueue into one of `queues` signals new work, so an
+    /// idle worker picks it up at once without polling. Returns `Ok(false)` at once when the
+    /// backend has no such signal (the worker then polls); `Ok(true)` after a signal or the
+    /// timeout (either way the caller leases next). Jobs that become ready later (delays,
+    /// retries, workflow steps) send no signal: the timeout is their poll interval.
+    fn wait_for_work(&self, queues: &[QueueWeight], timeout: Duration) -> Result<bool> {
+        let _ = (queues, timeout);
+        Ok(false)
+    }
+
     /// Extends the leases `worker` holds on `jobs`; returns the jobs whose lease was lost (they
     /// must be abandoned: another worker may run them now).
     fn renew(&self, worker: &WorkerId, jobs: &[JobId], lease_for: Duration) -> Result<Vec<JobId>>;

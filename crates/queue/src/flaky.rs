@@ -9,15 +9,19 @@ use crate::broker::{Broker, LeaseRequest, ListFilter, Result};
 use crate::error::QueueError;
 use crate::job::{
     Enqueued, Finished, JobId, JobInfo, JobState, Leased, LockInfo, NewJob, QueueCounters,
-    QueueName, QueueStats, RateDecision, RateLimit, Timestamp, WorkerId, WorkerInfo, Workflow,
-    WorkflowId,
+    QueueName, QueueStats, QueueWeight, RateDecision, RateLimit, Timestamp, WorkerId, WorkerInfo,
+    Workflow, WorkflowId,
 };
 
 /// Wraps a broker; while [`set_down`](FlakyBroker::set_down) is on, every call fails with a
-/// transient [`QueueError::Unavailable`] (except `now`).
+/// transient [`QueueError::Unavailable`] (except `now`). While
+/// [`set_jobs_down`](FlakyBroker::set_jobs_down) is on, only the job calls fail (enqueue, lease,
+/// renew, finish, release, wait): a partial outage, as when the node holding a queue's slot of
+/// a Redis Cluster is gone while heartbeats and admin calls still answer.
 pub struct FlakyBroker {
     inner: Arc<dyn Broker>,
     down: AtomicBool,
+    jobs_down: AtomicBool,
     refused: AtomicU64,
 }
 
@@ -35,6 +39,7 @@ impl FlakyBroker {
         FlakyBroker {
             inner,
             down: AtomicBool::new(false),
+            jobs_down: AtomicBool::new(false),
             refused: AtomicU64::new(0),
         }
     }
@@ -44,9 +49,24 @@ impl FlakyBroker {
         self.down.store(down, Ordering::SeqCst);
     }
 
+    /// Fails the job calls only (true), or no longer (false).
+    pub fn set_jobs_down(&self, down: bool) {
+        self.jobs_down.store(down, Ordering::SeqCst);
+    }
+
     /// Calls refused while down.
     pub fn refused(&self) -> u64 {
         self.refused.load(Ordering::SeqCst)
+    }
+
+    fn jobs_up(&self) -> Result<&dyn Broker> {
+        if self.jobs_down.load(Ordering::SeqCst) {
+            self.refused.fetch_add(1, Ordering::SeqCst);
+            return Err(QueueError::Unavailable {
+                message: "the queue's node is unreachable (injected failure)".into(),
+            });
+        }
+        self.up()
     }
 
     fn up(&self) -> Result<&dyn Broker> {
@@ -63,22 +83,25 @@ impl FlakyBroker {
 
 impl Broker for FlakyBroker {
     fn enqueue(&self, jobs: &[NewJob]) -> Result<Vec<Enqueued>> {
-        self.up()?.enqueue(jobs)
+        self.jobs_up()?.enqueue(jobs)
     }
     fn enqueue_workflow(&self, workflow: &Workflow) -> Result<(WorkflowId, Vec<JobId>)> {
         self.up()?.enqueue_workflow(workflow)
     }
     fn lease(&self, req: &LeaseRequest<'_>) -> Result<Vec<Leased>> {
-        self.up()?.lease(req)
+        self.jobs_up()?.lease(req)
+    }
+    fn wait_for_work(&self, queues: &[QueueWeight], timeout: Duration) -> Result<bool> {
+        self.jobs_up()?.wait_for_work(queues, timeout)
     }
     fn renew(&self, worker: &WorkerId, jobs: &[JobId], lease_for: Duration) -> Result<Vec<JobId>> {
-        self.up()?.renew(worker, jobs, lease_for)
+        self.jobs_up()?.renew(worker, jobs, lease_for)
     }
     fn finish(&self, worker: &WorkerId, done: &[Finished]) -> Result<()> {
-        self.up()?.finish(worker, done)
+        self.jobs_up()?.finish(worker, done)
     }
     fn release(&self, worker: &WorkerId, jobs: &[JobId]) -> Result<usize> {
-        self.up()?.release(worker, jobs)
+        self.jobs_up()?.release(worker, jobs)
     }
     fn release_worker(&self, worker: &WorkerId) -> Result<usize> {
         self.up()?.release_worker(worker)

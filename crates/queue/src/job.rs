@@ -378,6 +378,59 @@ pub struct WorkerInfo {
     pub running: u32,
     /// When it last beat.
     pub last_beat: Timestamp,
+    /// Its state at that beat (beats of earlier versions, without one, read as running).
+    #[serde(default)]
+    pub state: WorkerStatus,
+    /// Why it is degraded (the last broker error), when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A worker's state as its heartbeat records it for other processes (`sadomap queue workers`,
+/// metrics); the worker's own richer view is `WorkerState`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkerStatus {
+    /// Built, not yet leasing.
+    Starting,
+    /// Leasing and running jobs.
+    #[default]
+    Running,
+    /// Some broker calls fail; it retries with backoff and resumes by itself.
+    Degraded,
+    /// Shutting down: no more leases.
+    Draining,
+}
+
+impl WorkerStatus {
+    /// Every state, in order.
+    pub const ALL: [WorkerStatus; 4] = [
+        WorkerStatus::Starting,
+        WorkerStatus::Running,
+        WorkerStatus::Degraded,
+        WorkerStatus::Draining,
+    ];
+
+    /// The lower-case name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkerStatus::Starting => "starting",
+            WorkerStatus::Running => "running",
+            WorkerStatus::Degraded => "degraded",
+            WorkerStatus::Draining => "draining",
+        }
+    }
+
+    /// Reads a stored name; an unknown one (from a newer version) reads as `None`.
+    pub fn parse(s: &str) -> Option<WorkerStatus> {
+        WorkerStatus::ALL.into_iter().find(|w| w.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for WorkerStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A token bucket shared by all workers of all machines: `rate` tokens per second, at most

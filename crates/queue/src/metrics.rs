@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::broker::{Broker, Result};
+use crate::job::WorkerStatus;
 use crate::worker::{WorkerHealth, WorkerState, LATENCY_BUCKETS_MS};
 
 /// Heartbeats older than this are not reported (the worker is gone).
@@ -114,14 +115,46 @@ pub fn render_metrics(broker: &dyn Broker, worker: Option<&WorkerHealth>) -> Res
             now.since(w.last_beat).as_secs_f64()
         );
     }
+    header(
+        &mut out,
+        "sadomap_queue_workers",
+        "gauge",
+        "Live workers per state, from their heartbeats.",
+    );
+    for state in WorkerStatus::ALL {
+        let n = workers.iter().filter(|w| w.state == state).count();
+        let _ = writeln!(out, "sadomap_queue_workers{{state=\"{state}\"}} {n}");
+    }
     if let Some(h) = worker {
         render_worker(&mut out, h);
     }
     Ok(out)
 }
 
+/// Renders only what a worker process knows by itself (its state, lost leases, latency
+/// histogram): what its `/metrics` serves while the broker is unreachable.
+pub fn render_worker_metrics(worker: &WorkerHealth) -> String {
+    let mut out = String::new();
+    render_worker(&mut out, worker);
+    out
+}
+
 fn render_worker(out: &mut String, h: &WorkerHealth) {
     let id = h.id();
+    header(
+        out,
+        "sadomap_queue_worker_state",
+        "gauge",
+        "1 for the state this worker is in (starting, running, degraded, draining, stopped).",
+    );
+    let current = h.state();
+    for state in ["starting", "running", "degraded", "draining", "stopped"] {
+        let _ = writeln!(
+            out,
+            "sadomap_queue_worker_state{{worker=\"{id}\",state=\"{state}\"}} {}",
+            u8::from(current.as_str() == state)
+        );
+    }
     header(
         out,
         "sadomap_queue_worker_degraded",
@@ -199,6 +232,8 @@ mod tests {
             host: "h".into(),
             running: 0,
             last_beat: Timestamp(0),
+            state: crate::job::WorkerStatus::Running,
+            reason: None,
         })
         .expect("beat");
         clock.advance(Duration::from_millis(2500));

@@ -26,9 +26,12 @@ mod support;
 // Semantics of workflows and of coordination (locks, rate limits, heartbeats).
 #[path = "cases/coordination.rs"]
 mod coordination;
+#[path = "cases/counters.rs"]
+mod counters;
 #[path = "cases/workflows.rs"]
 mod workflows;
 use coordination::*;
+use counters::*;
 use workflows::*;
 
 // Redis-only cases in the same test binary.
@@ -92,6 +95,8 @@ conformance!(
     heartbeats_list_live_workers,
     stats_and_list_count_states,
     concurrent_leases_never_share_a_job,
+    counters_count_every_step,
+    wake_ups_signal_enqueues,
 );
 
 // ---- helpers -------------------------------------------------------------------------------

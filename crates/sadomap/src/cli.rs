@@ -73,6 +73,19 @@ pub enum Command {
     Worker(crate::queue_cmd::WorkerArgs),
     /// Inspect and operate the task queue: stats, list, dead, retry, purge, enqueue, …
     Queue(crate::queue_cmd::QueueArgs),
+    /// Run everything on this machine, supervised: api-primary and api-backup on one socket,
+    /// workers, a scheduler; until SIGTERM or Ctrl-C.
+    Up(crate::up::UpArgs),
+    /// The health table of the processes a running `up` supervises (`--json`: as JSON).
+    Status,
+    /// Restart a service of a running `up` without downtime (`api`: one side at a time).
+    Restart(crate::ops::RestartArgs),
+    /// Write deployment manifests for existing engines.
+    Deploy(crate::ops::DeployArgs),
+    /// Exit 0 if a URL answers HTTP 2xx in time (a health check for containers).
+    Probe(crate::ops::ProbeArgs),
+    /// Fire the cron schedules (and run the maintenance queue) until SIGTERM or SIGINT.
+    Scheduler(crate::ops::SchedulerArgs),
 }
 
 /// File formats on the command line.

@@ -4,10 +4,13 @@
 mod cli;
 mod data;
 mod lookup;
+mod ops;
 mod output;
 mod query;
 mod queue_cmd;
+mod queue_signals;
 mod serve;
+mod up;
 
 use std::process::ExitCode;
 
@@ -42,6 +45,16 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     let g = &cli.global;
+    // A child of `sadomap up` must not outlive it (it would hold the port and the queue).
+    if std::env::var_os(sadomap_supervisor::SUPERVISOR_PID_ENV).is_some()
+        && !sadomap_supervisor::exit_with_supervisor().context("watching the supervisor")?
+    {
+        eprintln!("sadomap: the supervisor that started this process is gone; exiting");
+        return Ok(ExitCode::FAILURE);
+    }
+    // Under `up` each worker instance gets its id from the supervisor, which probes its
+    // heartbeat and releases its leases by that id.
+    let supervised_id = || std::env::var("SADOMAP_WORKER_ID").ok();
     match cli.command {
         Command::Import(args) => data::import(g, &args),
         Command::Check(args) => data::check(g, &args),
@@ -53,8 +66,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve(args) => serve::serve(g, &args),
         Command::District(args) => lookup::district(g, &args),
         Command::Placeid(args) => lookup::placeid(g, &args),
-        Command::Worker(args) => queue_cmd::worker(g, &args),
+        Command::Worker(mut args) => {
+            if args.id.is_none() {
+                args.id = supervised_id();
+            }
+            queue_cmd::worker(g, &args)
+        }
         Command::Queue(args) => queue_cmd::queue(g, &args),
+        Command::Up(args) => up::up(g, &args),
+        Command::Status => ops::status(g),
+        Command::Restart(args) => ops::restart(g, &args),
+        Command::Deploy(args) => ops::deploy(g, &args),
+        Command::Probe(args) => ops::probe(&args),
+        Command::Scheduler(args) => ops::scheduler(g, &args, supervised_id()),
     }
 }
 

@@ -18,6 +18,9 @@ use serde_json::{json, Value};
 
 use crate::cli::Global;
 
+#[path = "queue_health.rs"]
+mod health_endpoint;
+
 /// The queue file's name in the data directory.
 const QUEUE_FILE: &str = "queue.sqlite3";
 
@@ -51,6 +54,10 @@ pub struct WorkerArgs {
     /// per-slot idempotency key fire each slot once.
     #[arg(long = "schedule")]
     pub schedules: Vec<String>,
+    /// Serve `GET /health` (200 running, 503 with the reason when degraded or draining) and
+    /// `GET /metrics` on this address, e.g. 127.0.0.1:9310 (port 0: any free port, printed).
+    #[arg(long, value_name = "ADDR")]
+    pub health_listen: Option<std::net::SocketAddr>,
 }
 
 /// Arguments of `queue`.
@@ -66,6 +73,8 @@ pub struct QueueArgs {
 pub enum QueueCommand {
     /// Counts per queue (ready, scheduled, running, dead, oldest ready age) and live workers.
     Stats,
+    /// Live workers: state (running, degraded, draining), reason, jobs held, heartbeat age.
+    Workers,
     /// Jobs, oldest first.
     List(ListArgs),
     /// The dead-letter queue.
@@ -321,7 +330,18 @@ pub fn worker(g: &Global, args: &WorkerArgs) -> Result<ExitCode> {
             |_| "redis".to_owned()
         )
     );
+    let endpoint = match args.health_listen {
+        Some(addr) => Some(health_endpoint::start(
+            addr,
+            broker.clone(),
+            health.clone(),
+        )?),
+        None => None,
+    };
     let report = worker.run(&shutdown);
+    if let Some(e) = endpoint {
+        e.stop();
+    }
     if g.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
@@ -371,6 +391,7 @@ pub fn queue(g: &Global, args: &QueueArgs) -> Result<ExitCode> {
     let b = &*broker;
     match &args.command {
         QueueCommand::Stats => stats(g, b),
+        QueueCommand::Workers => workers(g, b),
         QueueCommand::List(a) => {
             let state = a.state.as_deref().map(parse_state).transpose()?;
             list(g, b, a, state)
@@ -464,11 +485,53 @@ fn stats(g: &Global, b: &dyn Broker) -> Result<ExitCode> {
     for w in &workers {
         writeln!(
             out,
-            "worker {} (pid {}, {} running, beat {:.1}s ago)",
+            "worker {} {} (pid {}, {} running, beat {:.1}s ago)",
             w.id,
+            w.state,
             w.pid,
             w.running,
             now.since(w.last_beat).as_secs_f64()
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Heartbeats older than this are not listed (the worker is gone).
+const WORKERS_MAX_AGE: Duration = Duration::from_secs(300);
+
+fn workers(g: &Global, b: &dyn Broker) -> Result<ExitCode> {
+    let now = b.now();
+    let workers = b.workers(WORKERS_MAX_AGE)?;
+    let age = |w: &sadomap_queue::WorkerInfo| now.since(w.last_beat).as_secs_f64();
+    if g.json {
+        let rows: Vec<Value> = workers
+            .iter()
+            .map(|w| {
+                json!({
+                    "id": w.id, "state": w.state, "reason": w.reason, "pid": w.pid,
+                    "host": w.host, "running": w.running, "heartbeat_age_s": age(w),
+                })
+            })
+            .collect();
+        println!("{}", Value::Array(rows));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{:<40} {:<9} {:>7} {:>8} {:>7}  reason",
+        "worker", "state", "pid", "running", "beat_s"
+    )?;
+    for w in &workers {
+        writeln!(
+            out,
+            "{:<40} {:<9} {:>7} {:>8} {:>7.1}  {}",
+            w.id.as_str(),
+            w.state.as_str(),
+            w.pid,
+            w.running,
+            age(w),
+            w.reason.as_deref().unwrap_or("")
         )?;
     }
     Ok(ExitCode::SUCCESS)

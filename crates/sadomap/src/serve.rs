@@ -56,6 +56,11 @@ pub struct ServeArgs {
     /// Attribution shown with the tiles.
     #[arg(long, env = "SADOMAP_TILE_ATTRIBUTION", requires = "tile_url")]
     pub tile_attribution: Option<String>,
+    /// Also serve the API in plain HTTP on this address, for this instance alone: under `sadomap
+    /// up` two instances share the main socket, so a probe there would reach either. Bound with
+    /// SO_REUSEPORT so a replacement can start while its predecessor drains.
+    #[arg(long, value_name = "ADDR", conflicts_with = "tls_cert")]
+    pub health_listen: Option<SocketAddr>,
 }
 
 fn config(args: &ServeArgs) -> ServerConfig {
@@ -135,8 +140,14 @@ pub fn serve(g: &Global, args: &ServeArgs) -> Result<ExitCode> {
     let token = admin_token(args)?;
     let store: Arc<dyn sadomap_store::Store> = Arc::from(open_store(g)?);
     let state = AppState::new(store, config.clone(), token).context("loading the index")?;
-    let listener = std::net::TcpListener::bind(config.listen)
-        .with_context(|| format!("listening on {}", config.listen))?;
+    // Under `sadomap up` the supervisor's socket comes as fd 3; else bind --listen.
+    let listener = match sadomap_supervisor::inherited_listener()
+        .context("adopting the listening socket passed by the supervisor")?
+    {
+        Some(l) => l,
+        None => std::net::TcpListener::bind(config.listen)
+            .with_context(|| format!("listening on {}", config.listen))?,
+    };
     let scheme = if config.tls.is_some() {
         "https"
     } else {
@@ -152,6 +163,43 @@ pub fn serve(g: &Global, args: &ServeArgs) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    rt.block_on(sadomap_server::serve(state, listener, shutdown_signal()))?;
+    match args.health_listen {
+        None => rt.block_on(sadomap_server::serve(state, listener, shutdown_signal()))?,
+        Some(addr) => {
+            let health = rt
+                .block_on(health_listener(addr))
+                .with_context(|| format!("listening for health probes on {addr}"))?;
+            // One signal stops both listeners.
+            let (tx, rx) = tokio::sync::watch::channel(false);
+            let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+                let _ = rx.wait_for(|s| *s).await;
+            };
+            rt.block_on(async {
+                tokio::spawn(async move {
+                    shutdown_signal().await;
+                    let _ = tx.send(true);
+                });
+                let (main, probe) = tokio::join!(
+                    sadomap_server::serve(state.clone(), listener, stopped(rx.clone())),
+                    sadomap_server::serve(state, health, stopped(rx)),
+                );
+                main.and(probe)
+            })?;
+        }
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Binds `addr` with SO_REUSEPORT (see `--health-listen`).
+async fn health_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    #[cfg(unix)]
+    socket.set_reuseport(true)?;
+    socket.bind(addr)?;
+    socket.listen(128)?.into_std()
 }

@@ -26,6 +26,13 @@ pub struct ServerConfig {
     pub cache_max_age_s: u32,
     /// Bytes of response bodies the response cache may hold (0 turns it off).
     pub response_cache_bytes: usize,
+    /// Bytes of prerendered place JSON kept per index snapshot (places past it, in id order,
+    /// are serialised per request; 0 turns prerendering off). About 1.2 KB per place.
+    pub fragment_cache_bytes: usize,
+    /// Let the allocator back the heap with transparent huge pages (Linux). Off by default: the
+    /// heap of a Sado-sized server is small and churns per request, and huge pages rounded it
+    /// up to about twice its size in RSS; worth turning on for very large indexes.
+    pub transparent_huge_pages: bool,
     /// Per-client rate limit.
     pub rate_limit: RateLimitConfig,
     /// Origins allowed by CORS: empty for none, `["*"]` for any.
@@ -84,6 +91,8 @@ impl Default for ServerConfig {
             max_limit: MAX_LIMIT,
             cache_max_age_s: 60,
             response_cache_bytes: 8 * 1024 * 1024,
+            fragment_cache_bytes: 32 * 1024 * 1024,
+            transparent_huge_pages: false,
             rate_limit: RateLimitConfig::default(),
             cors_origins: Vec::new(),
             compression: true,

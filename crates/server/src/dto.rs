@@ -141,8 +141,18 @@ impl<'a> PlaceOut<'a> {
             sources,
             updated_at: rfc3339(r.updated_at),
             demo: p.is_demo(),
-            distance_m: distance_m.map(|d| (d * 10.0).round() / 10.0),
+            distance_m: distance_m.map(PlaceOut::round_distance),
         }
+    }
+
+    /// A distance as the API shows it: metres to one decimal.
+    pub fn round_distance(d: f64) -> f64 {
+        (d * 10.0).round() / 10.0
+    }
+
+    /// Sets `open_now` to null (for prerendering, where it is filled in per request).
+    pub fn clear_open_now(&mut self) {
+        self.open_now = None;
     }
 
     /// The GeoJSON Feature of this place: Point geometry (null without coordinates), every

@@ -39,6 +39,7 @@ mod config;
 mod dto;
 mod error;
 mod export;
+mod fragments;
 mod meta;
 mod metrics;
 mod middleware;
@@ -50,6 +51,7 @@ mod places;
 mod ratelimit;
 mod serve;
 mod state;
+mod worker_endpoint;
 
 pub use admin::AdminToken;
 pub use config::{ConfigError, RateLimitConfig, ServerConfig, TlsConfig};
@@ -59,6 +61,9 @@ pub use openapi::{document as openapi_document, ROUTES};
 pub use params::{parse_district, parse_open_at};
 pub use serve::{serve, ServeError};
 pub use state::AppState;
+pub use worker_endpoint::{
+    serve_worker_endpoint, worker_endpoint, WorkerHealthAnswer, WorkerProbe,
+};
 
 use axum::Router;
 

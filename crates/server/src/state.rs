@@ -2,7 +2,7 @@
 //! cache, the rate limiter and the admin jobs.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use sadomap_core::Region;
@@ -11,8 +11,20 @@ use sadomap_store::{Index, LiveIndex, Store, StoreError};
 use crate::admin::{AdminToken, Jobs};
 use crate::cache::ResponseCache;
 use crate::config::ServerConfig;
+use crate::fragments::Fragments;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
+
+/// Allows or forbids transparent huge pages for this process (before the index is loaded, so
+/// it applies to the heap). Process-wide: the server is the process's one big user of memory.
+fn huge_pages(allow: bool) {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = nix::sys::prctl::set_thp_disable(!allow) {
+        tracing::warn!(error = %e, "cannot change the transparent huge page setting");
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = allow;
+}
 
 /// The state of a running server; cheap to clone (one `Arc`).
 #[derive(Clone)]
@@ -23,6 +35,8 @@ pub struct AppState {
 struct Inner {
     store: Arc<dyn Store>,
     live: LiveIndex,
+    /// The prerendered JSON of the current index's places; rebuilt with the index.
+    fragments: RwLock<Arc<Fragments>>,
     config: ServerConfig,
     metrics: Metrics,
     cache: ResponseCache,
@@ -39,14 +53,22 @@ impl AppState {
         config: ServerConfig,
         admin: Option<AdminToken>,
     ) -> Result<AppState, StoreError> {
+        huge_pages(config.transparent_huge_pages);
         let live = LiveIndex::load(&*store, Region::sado())?;
         let metrics = Metrics::default();
         let ix = live.current();
         metrics.set_index(ix.len(), ix.memory_bytes(), ix.data_version());
+        let fragments = Fragments::build(&ix, config.fragment_cache_bytes);
+        tracing::info!(
+            places = fragments.len(),
+            bytes = fragments.bytes(),
+            "place JSON prerendered"
+        );
         Ok(AppState {
             inner: Arc::new(Inner {
                 store,
                 live,
+                fragments: RwLock::new(Arc::new(fragments)),
                 cache: ResponseCache::new(config.response_cache_bytes),
                 limiter: RateLimiter::new(&config.rate_limit),
                 config,
@@ -60,6 +82,18 @@ impl AppState {
     /// The index as of the last refresh.
     pub fn index(&self) -> Arc<Index> {
         self.inner.live.current()
+    }
+
+    /// The prerendered place JSON; its version may lag the index's for the moment of a swap,
+    /// so callers check it.
+    pub(crate) fn fragments(&self) -> Arc<Fragments> {
+        Arc::clone(
+            &self
+                .inner
+                .fragments
+                .read()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
     }
 
     /// The store.
@@ -96,13 +130,27 @@ impl AppState {
     /// Rebuilds the index if the store's data version moved; returns whether it did.
     pub async fn refresh(&self) -> Result<bool, StoreError> {
         let s = self.clone();
-        let r = tokio::task::spawn_blocking(move || s.inner.live.refresh(&*s.inner.store))
-            .await
-            .unwrap_or_else(|e| {
-                Err(StoreError::Config {
-                    message: format!("index refresh task failed: {e}"),
-                })
-            });
+        let r = tokio::task::spawn_blocking(move || {
+            let i = &s.inner;
+            let changed = i.live.refresh(&*i.store)?;
+            if changed {
+                // Rendered off the request path; until the swap, requests on the new index
+                // see a version mismatch and serialise per request.
+                let f = Fragments::build(&i.live.current(), i.config.fragment_cache_bytes);
+                let mut slot = i.fragments.write().unwrap_or_else(PoisonError::into_inner);
+                // Two refreshes may race; the newer data version wins, as in `LiveIndex`.
+                if f.version() >= slot.version() {
+                    *slot = Arc::new(f);
+                }
+            }
+            Ok(changed)
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(StoreError::Config {
+                message: format!("index refresh task failed: {e}"),
+            })
+        });
         let m = &self.inner.metrics;
         match &r {
             Ok(true) => {

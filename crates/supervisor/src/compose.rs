@@ -240,7 +240,7 @@ impl ComposeConfig {
         worker["deploy"] = json!({ "replicas": self.workers });
         services.insert("worker".into(), worker);
         if self.scheduler {
-            services.insert("scheduler".into(), app(vec!["worker", "--scheduler"]));
+            services.insert("scheduler".into(), app(vec!["scheduler"]));
         }
         // depends_on only on services that exist and have a health check.
         let healthy: Vec<String> = services

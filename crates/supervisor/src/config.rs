@@ -44,11 +44,11 @@
 //! name = "scheduler"
 //! role = "scheduler"
 //! command = "/usr/local/bin/sadomap"
-//! args = ["worker", "--scheduler"]
+//! args = ["scheduler"]
 //! ```
 //!
-//! (The `serve`/`worker` flags above are placeholders for whatever the CLI offers: per-instance
-//! health addresses are needed because an HTTP probe through the shared socket would reach
+//! (`sadomap up` builds this topology itself, with free health ports and the data directory;
+//! per-instance health addresses are needed because an HTTP probe through the shared socket would reach
 //! whichever instance accepts, which [`crate::Plan::build`] rejects.)
 
 use std::collections::BTreeMap;

@@ -12,7 +12,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::clock::Moment;
 use crate::failover::{Exhaustion, FailureKind};
@@ -67,7 +67,7 @@ impl<T> Ring<T> {
 }
 
 /// Health of one instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HealthState {
     /// Started, no successful check yet.
@@ -93,7 +93,7 @@ impl HealthState {
 }
 
 /// The result of one check (all probes of a service, run together).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum CheckStatus {
     /// Every probe passed.
@@ -106,10 +106,10 @@ pub enum CheckStatus {
 }
 
 /// One check as kept in the history.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Check {
     /// When it ran (milliseconds on the supervisor clock).
-    #[serde(serialize_with = "moment_ms")]
+    #[serde(serialize_with = "moment_ms", deserialize_with = "ms_moment")]
     pub at: Moment,
     /// Outcome.
     #[serde(flatten)]
@@ -124,6 +124,11 @@ pub struct Check {
 
 fn moment_ms<S: serde::Serializer>(m: &Moment, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(u64::try_from(m.since_origin().as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Reads what [`moment_ms`] writes (so `sadomap status` can read a status answer back).
+fn ms_moment<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Moment, D::Error> {
+    u64::deserialize(d).map(|ms| Moment::from_duration(std::time::Duration::from_millis(ms)))
 }
 
 impl Check {

@@ -5,14 +5,14 @@
 
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::Role;
 use crate::health::{Check, CheckStatus, HealthState};
 use crate::runtime::InstanceId;
 
 /// What one replica slot is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "phase", rename_all = "snake_case")]
 pub enum SlotPhase {
     /// Waiting for its dependencies to be healthy.
@@ -30,7 +30,7 @@ pub enum SlotPhase {
 }
 
 /// One replica slot.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InstanceRow {
     /// Replica slot.
     pub replica: u32,
@@ -54,7 +54,7 @@ pub struct InstanceRow {
 }
 
 /// One service.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceStatus {
     /// Name.
     pub name: String,
@@ -71,7 +71,7 @@ pub struct ServiceStatus {
 }
 
 /// The whole supervisor.
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Status {
     /// Runtime name.
     pub runtime: String,
@@ -242,5 +242,8 @@ mod tests {
         let json = serde_json::to_value(&st).expect("serialisable");
         assert_eq!(json["services"][0]["instances"][0]["phase"], "running");
         assert_eq!(json["services"][0]["instances"][0]["health"], "healthy");
+        // `sadomap status` reads the control socket's answer back into a Status.
+        let back: Status = serde_json::from_value(json).expect("reads back");
+        assert_eq!(back, st);
     }
 }

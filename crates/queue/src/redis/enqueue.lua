@@ -29,4 +29,16 @@ for i = 0, n - 1 do
   ids[#ids + 1] = id
 end
 count('enqueued', n)
+-- Wake idle workers (BLPOP on `wake`): one token per ready job, at most 16 kept.
+local ready = 0
+for i = 0, n - 1 do
+  if ARGV[4 + i * 8 + 7] ~= '1' and (ARGV[4 + i * 8 + 3] == '' or tonumber(ARGV[4 + i * 8 + 3]) <= NOWN) then
+    ready = ready + 1
+  end
+end
+if ready > 0 then
+  local wake = P .. 'wake'
+  for _ = 1, math.min(ready, 16) do redis.call('LPUSH', wake, '1') end
+  redis.call('LTRIM', wake, 0, 15)
+end
 return ids

@@ -17,6 +17,7 @@
 //! | `P:{q:NAME}:outbox` | sorted set | workflow members that ended and whose effect on the workflow is being propagated |
 //! | `P:{q:NAME}:seq` | counter | job sequence of the queue |
 //! | `P:{q:NAME}:counts` | hash | totals for metrics (enqueued, started, succeeded, …) |
+//! | `P:{q:NAME}:wake` | list | up to 16 tokens the enqueue script pushes for idle workers blocked in `BLPOP` |
 //! | `P:{meta}:queues` / `:qnums` / `:qseq` / `:wfseq` | hashes, counters | queue name <-> number (1..65535), workflow ids |
 //! | `P:{wf:ID}` | hash | a workflow: `kind n j:I cb`, chord results `r:I`, `done` |
 //! | `P:{idem}:keys` | hash | idempotency key -> job id (or `p|token|until` while an enqueue is in flight) |
@@ -68,7 +69,7 @@ use crate::broker::{Broker, LeaseRequest, ListFilter, Result};
 use crate::clock::Clock;
 use crate::job::{
     Enqueued, Finished, JobId, JobInfo, JobState, Leased, LockInfo, NewJob, QueueName, QueueStats,
-    RateDecision, RateLimit, Timestamp, WorkerId, WorkerInfo, Workflow, WorkflowId,
+    QueueWeight, RateDecision, RateLimit, Timestamp, WorkerId, WorkerInfo, Workflow, WorkflowId,
 };
 use conn::Pool;
 use keys::{Keys, Registry};
@@ -132,6 +133,33 @@ impl RedisBroker {
 }
 
 impl Inner {
+    /// `BLPOP` on the queues' `wake` lists. On a cluster the keys of one `BLPOP` must share a
+    /// slot, so it waits on the heaviest queue only (the others are seen at the timeout).
+    fn wait_for_work(&self, queues: &[QueueWeight], timeout: Duration) -> Result<bool> {
+        let mut keys: Vec<String> = if self.pool.is_cluster() {
+            queues
+                .iter()
+                .max_by_key(|q| q.weight)
+                .map(|q| vec![self.keys.queue_key(q.queue.as_str(), "wake")])
+                .unwrap_or_default()
+        } else {
+            queues
+                .iter()
+                .map(|q| self.keys.queue_key(q.queue.as_str(), "wake"))
+                .collect()
+        };
+        keys.sort();
+        keys.dedup();
+        if keys.is_empty() {
+            return Ok(false);
+        }
+        // Redis takes fractional seconds; 0 would block forever.
+        let secs = timeout.as_secs_f64().clamp(0.001, 5.0);
+        let mut conn = self.pool.get()?;
+        conn.query::<Option<(String, String)>>(redis::cmd("BLPOP").arg(&keys).arg(secs))?;
+        Ok(true)
+    }
+
     fn token(&self) -> String {
         let n = self.token_seq.fetch_add(1, Ordering::Relaxed);
         format!("{}-{n}", self.token_base)
@@ -149,6 +177,10 @@ impl Broker for RedisBroker {
 
     fn lease(&self, req: &LeaseRequest<'_>) -> Result<Vec<Leased>> {
         self.inner.lease(req)
+    }
+
+    fn wait_for_work(&self, queues: &[QueueWeight], timeout: Duration) -> Result<bool> {
+        self.inner.wait_for_work(queues, timeout)
     }
 
     fn renew(&self, worker: &WorkerId, jobs: &[JobId], lease_for: Duration) -> Result<Vec<JobId>> {

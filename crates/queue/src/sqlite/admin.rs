@@ -11,7 +11,7 @@ use crate::broker::{ListFilter, Result};
 use crate::error::QueueError;
 use crate::job::{
     JobId, JobInfo, JobState, LockInfo, QueueCounters, QueueName, QueueStats, RateDecision,
-    RateLimit, TaskName, Timestamp, WorkerId, WorkerInfo, WorkflowId,
+    RateLimit, TaskName, Timestamp, WorkerId, WorkerInfo, WorkerStatus, WorkflowId,
 };
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> QueueError {
@@ -26,9 +26,11 @@ fn queue_name(s: String) -> Result<QueueName> {
 
 pub(super) fn heartbeat(tx: &Connection, info: &WorkerInfo, now: u64) -> Result<()> {
     tx.prepare_cached(
-        "INSERT INTO workers (id, pid, host, running, last_beat) VALUES (?1, ?2, ?3, ?4, ?5) \
+        "INSERT INTO workers (id, pid, host, running, last_beat, state, reason) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
          ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, host = excluded.host, \
-         running = excluded.running, last_beat = excluded.last_beat",
+         running = excluded.running, last_beat = excluded.last_beat, state = excluded.state, \
+         reason = excluded.reason",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -36,34 +38,49 @@ pub(super) fn heartbeat(tx: &Connection, info: &WorkerInfo, now: u64) -> Result<
             info.pid,
             info.host,
             info.running,
-            i(now)
+            i(now),
+            info.state.as_str(),
+            info.reason,
         ])
     })
     .map(|_| ())
     .map_err(db_err("recording a heartbeat"))
 }
 
+type WorkerRow = (String, u32, String, u32, i64, String, Option<String>);
+
 pub(super) fn workers(conn: &Connection, since: u64) -> Result<Vec<WorkerInfo>> {
-    let rows: Vec<(String, u32, String, u32, i64)> = conn
+    let rows: Vec<WorkerRow> = conn
         .prepare_cached(
-            "SELECT id, pid, host, running, last_beat FROM workers WHERE last_beat >= ?1 \
-             ORDER BY id",
+            "SELECT id, pid, host, running, last_beat, state, reason FROM workers \
+             WHERE last_beat >= ?1 ORDER BY id",
         )
         .and_then(|mut s| {
             s.query_map([i(since)], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
             })?
             .collect()
         })
         .map_err(db_err("listing workers"))?;
     rows.into_iter()
-        .map(|(id, pid, host, running, beat)| {
+        .map(|(id, pid, host, running, beat, state, reason)| {
             Ok(WorkerInfo {
                 id: WorkerId::new(id).map_err(|e| corrupt("a stored worker id", e))?,
                 pid,
                 host,
                 running,
                 last_beat: Timestamp(u(beat)),
+                // A state written by a newer version reads as degraded: something is off.
+                state: WorkerStatus::parse(&state).unwrap_or(WorkerStatus::Degraded),
+                reason,
             })
         })
         .collect()

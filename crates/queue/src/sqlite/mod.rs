@@ -187,6 +187,10 @@ impl SqliteBroker {
                         ),
                     })
                 }
+                Some(1) => {
+                    tx.execute_batch(schema::MIGRATE_1_TO_2)
+                        .map_err(db_err("upgrading the queue file to schema version 2"))?;
+                }
                 Some(_) => {}
                 None => {
                     tx.execute(

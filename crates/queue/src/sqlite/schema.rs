@@ -20,7 +20,14 @@ pub(super) const CANCELLED: i64 = 4;
 pub(super) const WAITING: i64 = 5;
 
 /// The schema version this code writes.
-pub(super) const VERSION: i64 = 1;
+pub(super) const VERSION: i64 = 2;
+
+/// Brings a version-1 file (workers without a state) to version 2.
+pub(super) const MIGRATE_1_TO_2: &str = "
+ALTER TABLE workers ADD COLUMN state TEXT NOT NULL DEFAULT 'running';
+ALTER TABLE workers ADD COLUMN reason TEXT;
+UPDATE meta SET value = 2 WHERE key = 'version';
+";
 
 /// Tables and indexes. Partial indexes use literal state codes so the planner can match them.
 pub(super) const SCHEMA: &str = "
@@ -73,7 +80,9 @@ CREATE TABLE IF NOT EXISTS workers (
     pid INTEGER NOT NULL,
     host TEXT NOT NULL,
     running INTEGER NOT NULL,
-    last_beat INTEGER NOT NULL
+    last_beat INTEGER NOT NULL,
+    state TEXT NOT NULL DEFAULT 'running',
+    reason TEXT
 );
 ";
 

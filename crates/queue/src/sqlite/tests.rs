@@ -485,6 +485,8 @@ fn heartbeats_release_and_release_worker() {
         host: "h".into(),
         running: 1,
         last_beat: T0,
+        state: crate::job::WorkerStatus::Running,
+        reason: None,
     };
     b.heartbeat(&info).expect("beat");
     clock.advance(Duration::from_secs(5));

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::broker::Broker;
 use crate::error::QueueError;
-use crate::job::{Timestamp, WorkerId};
+use crate::job::{Timestamp, WorkerId, WorkerStatus};
 
 /// Where a worker is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +42,17 @@ impl WorkerState {
             WorkerState::Degraded { .. } => "degraded",
             WorkerState::Draining => "draining",
             WorkerState::Stopped => "stopped",
+        }
+    }
+
+    /// The state as heartbeats record it, with the reason when degraded (a stopped worker
+    /// reads as draining: it is about to remove its heartbeat).
+    pub fn status(&self) -> (WorkerStatus, Option<String>) {
+        match self {
+            WorkerState::Starting => (WorkerStatus::Starting, None),
+            WorkerState::Running => (WorkerStatus::Running, None),
+            WorkerState::Degraded { error, .. } => (WorkerStatus::Degraded, Some(error.clone())),
+            WorkerState::Draining | WorkerState::Stopped => (WorkerStatus::Draining, None),
         }
     }
 }

@@ -6,7 +6,9 @@
 //! - the *leaser* (the thread that calls [`Worker::run`]) records finished runs in one `finish`
 //!   batch, then leases up to the free capacity (`concurrency + prefetch - in flight`) in one
 //!   `lease` batch; it is the only thread that adds jobs, and it sleeps on `wake` (woken by
-//!   every finished run) with an adaptive poll interval when there is nothing to lease;
+//!   every finished run) with an adaptive poll interval when there is nothing to lease, or,
+//!   with nothing in flight, blocks in [`Broker::wait_for_work`] (Redis: `BLPOP` on the wake
+//!   lists the enqueue script fills, so a new job starts one round trip after its enqueue);
 //! - `concurrency` *task threads* pop leased jobs, run their handlers, and push outcomes;
 //! - the *keeper* renews every in-flight lease each `lease / 3` and beats the heartbeat; a job
 //!   the broker reports lost (expired, cancelled) is marked abandoned at once and its outcome
@@ -42,7 +44,7 @@ use crate::broker::{Broker, LeaseRequest};
 use crate::error::QueueError;
 use crate::job::{
     default_queues, Finished, JobId, Leased, Outcome, QueueWeight, RateDecision, WorkerId,
-    WorkerInfo,
+    WorkerInfo, WorkerStatus,
 };
 use crate::shutdown::Shutdown;
 
@@ -406,6 +408,22 @@ impl Worker {
                     } else {
                         self.poll_interval(idle)
                     };
+                    // With nothing in flight there is no outcome to wait for: block on the
+                    // broker's wake-up instead (Redis), which hands a new job over at once.
+                    if leased == 0 && self.quiet() {
+                        match self
+                            .broker
+                            .wait_for_work(&self.config.queues, self.config.poll_max)
+                        {
+                            Ok(true) => continue,
+                            Ok(false) => {}
+                            Err(e) => {
+                                self.health.degrade(self.broker.now(), &e);
+                                shutdown.wait_timeout(backoff.next());
+                                continue;
+                            }
+                        }
+                    }
                     let inner = self.shared.lock();
                     if inner.done.is_empty() && !wait.is_zero() {
                         let _ = self.shared.wake.wait_timeout(inner, wait);
@@ -417,6 +435,12 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// Nothing leased, running or waiting to be recorded.
+    fn quiet(&self) -> bool {
+        let inner = self.shared.lock();
+        inner.in_flight.is_empty() && inner.done.is_empty()
     }
 
     /// Threads plus the adaptive prefetch: enough jobs for [`PREFETCH_AHEAD`] of work at the
@@ -675,6 +699,9 @@ impl TaskThread {
     }
 }
 
+/// How often the keeper looks for a change of state to beat.
+const STATE_CHECK: Duration = Duration::from_millis(100);
+
 /// Renews in-flight leases and beats the heartbeat.
 struct Keeper {
     broker: Arc<dyn Broker>,
@@ -689,12 +716,15 @@ impl Keeper {
         let renew_every = self.lease / 3;
         let mut next_renew = Instant::now() + renew_every;
         let mut next_beat = Instant::now();
+        let mut beaten: Option<WorkerStatus> = None;
         let host = std::fs::read_to_string("/etc/hostname")
             .map(|h| h.trim().to_owned())
             .unwrap_or_default();
         loop {
             let now = Instant::now();
-            if now >= next_beat {
+            let (state, reason) = self.health.state().status();
+            // A change of state is beaten at once, so other processes see it promptly.
+            if now >= next_beat || beaten != Some(state) {
                 let running = self.shared.lock().in_flight.len();
                 let info = WorkerInfo {
                     id: self.health.id.clone(),
@@ -702,7 +732,12 @@ impl Keeper {
                     host: host.clone(),
                     running: u32::try_from(running).unwrap_or(u32::MAX),
                     last_beat: self.broker.now(),
+                    state,
+                    reason,
                 };
+                // A failed beat also counts as beaten: it is retried at the next interval, not
+                // every check, so a broker that is down is not hammered.
+                beaten = Some(state);
                 if let Err(e) = self.broker.heartbeat(&info) {
                     self.health.degrade(self.broker.now(), &e);
                 }
@@ -714,6 +749,7 @@ impl Keeper {
             }
             let wait = next_renew
                 .min(next_beat)
+                .min(now + STATE_CHECK)
                 .saturating_duration_since(Instant::now());
             if stop.wait_timeout(wait) {
                 return;

@@ -280,6 +280,48 @@ fn a_broker_going_away_makes_the_worker_degraded_then_it_resumes() {
 }
 
 #[test]
+fn the_heartbeat_carries_the_workers_state_and_reason() {
+    let flaky = Arc::new(FlakyBroker::new(memory_broker()));
+    let b: Arc<dyn Broker> = flaky.clone();
+    let w = start(b.clone(), Registry::with_builtins(), config());
+    let beat = || {
+        b.workers(Duration::from_secs(60))
+            .expect("workers")
+            .into_iter()
+            .next()
+    };
+    wait_until("a running beat", Duration::from_secs(5), || {
+        beat().is_some_and(|i| i.state == WorkerStatus::Running && i.reason.is_none())
+    });
+    // Jobs unreachable while heartbeats still answer: others see the worker degraded, and why.
+    flaky.set_jobs_down(true);
+    wait_until("a degraded beat", Duration::from_secs(5), || {
+        beat().is_some_and(|i| {
+            i.state == WorkerStatus::Degraded
+                && i.reason
+                    .as_deref()
+                    .is_some_and(|r| r.contains("unreachable"))
+        })
+    });
+    assert!(w.health.check(Duration::from_secs(1)).is_err());
+    let text = crate::metrics::render_metrics(&*b, Some(&w.health)).expect("metrics");
+    assert!(
+        text.contains("sadomap_queue_worker_degraded{worker=\"test-worker\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sadomap_queue_workers{state=\"degraded\"} 1"),
+        "{text}"
+    );
+    flaky.set_jobs_down(false);
+    wait_until("a running beat again", Duration::from_secs(5), || {
+        beat().is_some_and(|i| i.state == WorkerStatus::Running && i.reason.is_none())
+    });
+    assert!(w.health.check(Duration::from_secs(1)).is_ok());
+    w.stop();
+}
+
+#[test]
 fn a_cancelled_running_job_is_abandoned() {
     let b = memory_broker();
     let id = b

@@ -80,16 +80,27 @@ pub(crate) fn heartbeats_list_live_workers(b: &dyn Broker, clock: &ManualClock) 
         host: "h".into(),
         running: 3,
         last_beat: clock.now_ts(),
+        state: sadomap_queue::WorkerStatus::Running,
+        reason: None,
     };
     b.heartbeat(&beat("w1")).expect("beat");
     clock.advance(Duration::from_secs(20));
-    b.heartbeat(&beat("w2")).expect("beat");
+    b.heartbeat(&WorkerInfo {
+        state: sadomap_queue::WorkerStatus::Degraded,
+        reason: Some("Redis: connection refused".into()),
+        ..beat("w2")
+    })
+    .expect("beat");
     let live = b.workers(Duration::from_secs(30)).expect("workers");
     assert_eq!(
         live.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
         vec!["w1", "w2"]
     );
     assert_eq!(live[0].running, 3);
+    assert_eq!(live[0].state, sadomap_queue::WorkerStatus::Running);
+    assert_eq!(live[0].reason, None);
+    assert_eq!(live[1].state, sadomap_queue::WorkerStatus::Degraded);
+    assert_eq!(live[1].reason.as_deref(), Some("Redis: connection refused"));
     clock.advance(Duration::from_secs(15));
     let live = b.workers(Duration::from_secs(30)).expect("workers");
     assert_eq!(

@@ -90,6 +90,8 @@ fn keys_carry_one_documented_hash_tag_and_expiry_leaves_no_records() {
         host: "h".into(),
         running: 0,
         last_beat: clock.now_ts(),
+        state: sadomap_queue::WorkerStatus::Running,
+        reason: None,
     })
     .expect("beat");
 

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::Role;
 use crate::error::RuntimeError;
@@ -33,7 +33,7 @@ pub mod labels {
 }
 
 /// Opaque id of one running (or finished) instance: a local id or a container id.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct InstanceId(pub String);
 
 impl fmt::Display for InstanceId {
