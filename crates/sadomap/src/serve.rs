@@ -46,7 +46,8 @@ pub struct ServeArgs {
     /// How long requests may finish after SIGTERM, in milliseconds [default: 10000].
     #[arg(long, env = "SADOMAP_SHUTDOWN_GRACE_MS")]
     pub shutdown_grace_ms: Option<u64>,
-    /// Directory holding Leaflet for the map page [default: /usr/share/javascript/leaflet].
+    /// Directory holding Leaflet for the map page, e.g. /usr/share/javascript/leaflet
+    /// [default: the copy built into the binary].
     #[arg(long, env = "SADOMAP_LEAFLET_DIR")]
     pub leaflet_dir: Option<PathBuf>,
     /// Base-map tile URL template for the map page, e.g. `https://host/{z}/{x}/{y}.png`

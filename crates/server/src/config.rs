@@ -43,9 +43,10 @@ pub struct ServerConfig {
     pub tls: Option<TlsConfig>,
     /// How long in-flight requests may finish after SIGTERM or Ctrl-C, in milliseconds.
     pub shutdown_grace_ms: u64,
-    /// Directory holding Leaflet (`leaflet.js`, `leaflet.css`, `images/`; Debian's
-    /// `libjs-leaflet`), served to the map page under `/vendor/leaflet/`. `None` or a missing
-    /// directory: the page says the map is unavailable and keeps its list.
+    /// Directory holding Leaflet (`leaflet.js`, `leaflet.css`, `images/`; e.g. Debian's
+    /// `libjs-leaflet` at `/usr/share/javascript/leaflet`), served to the map page under
+    /// `/vendor/leaflet/` instead of the copy built into the binary (`None`, the default). A
+    /// directory without `leaflet.js`: the page says the map is unavailable and keeps its list.
     pub leaflet_dir: Option<PathBuf>,
     /// Base-map tile URL template for the map page (`https://host/{z}/{x}/{y}.png`); `None`
     /// draws no tiles (the island outline only), so the page needs no network.
@@ -98,7 +99,7 @@ impl Default for ServerConfig {
             compression: true,
             tls: None,
             shutdown_grace_ms: 10_000,
-            leaflet_dir: Some(PathBuf::from("/usr/share/javascript/leaflet")),
+            leaflet_dir: None,
             tile_url: None,
             tile_attribution: None,
         }

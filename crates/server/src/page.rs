@@ -1,11 +1,13 @@
 //! The map page: `/` (the HTML, answered by [`index`], which the operations routes call),
 //! `/assets/{file}` (its scripts, style sheet, the island outline and the page configuration)
-//! and Leaflet from the configured directory under `/vendor/leaflet/{*path}`.
+//! and Leaflet under `/vendor/leaflet/{*path}`.
 //!
-//! Everything but Leaflet is compiled into the binary. Each answer carries an ETag (304 when the
-//! client holds it) and `Cache-Control: no-cache` for the page's own files (they are not
-//! fingerprinted, so browsers revalidate) or a day for Leaflet. Leaflet files are read per
-//! request after a lexical check of the path: plain names (`[A-Za-z0-9._-]`, never starting with
+//! Everything is compiled into the binary, Leaflet included (1.6.0 as Debian's `libjs-leaflet`
+//! builds it, BSD-2-Clause, see `NOTICE`), so the page works on a machine with nothing
+//! installed; a configured Leaflet directory replaces the built-in copy. Each answer carries an
+//! ETag (304 when the client holds it) and `Cache-Control: no-cache` for the page's own files
+//! (they are not fingerprinted, so browsers revalidate) or a day for Leaflet. Files from a
+//! Leaflet directory are read per request after a lexical check of the path: plain names (`[A-Za-z0-9._-]`, never starting with
 //! a dot) joined by `/`, with a known extension, so no request reaches outside the directory.
 //! The page holds no secret: its configuration (`/assets/config.json`) is the tile URL, its
 //! attribution and the API's largest page. `/` carries a Content-Security-Policy that allows
@@ -70,6 +72,45 @@ const ASSETS: &[Asset] = &[
         name: "island.geojson",
         content_type: "application/geo+json",
         body: include_bytes!("../../../data/regions/sado/island.geojson"),
+    },
+];
+
+/// The built-in Leaflet, served when no directory is configured.
+const LEAFLET: &[Asset] = &[
+    Asset {
+        name: "leaflet.js",
+        content_type: JS,
+        body: include_bytes!("../assets/vendor/leaflet/leaflet.js"),
+    },
+    Asset {
+        name: "leaflet.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../assets/vendor/leaflet/leaflet.css"),
+    },
+    Asset {
+        name: "images/layers.png",
+        content_type: "image/png",
+        body: include_bytes!("../assets/vendor/leaflet/images/layers.png"),
+    },
+    Asset {
+        name: "images/layers-2x.png",
+        content_type: "image/png",
+        body: include_bytes!("../assets/vendor/leaflet/images/layers-2x.png"),
+    },
+    Asset {
+        name: "images/marker-icon.png",
+        content_type: "image/png",
+        body: include_bytes!("../assets/vendor/leaflet/images/marker-icon.png"),
+    },
+    Asset {
+        name: "images/marker-icon-2x.png",
+        content_type: "image/png",
+        body: include_bytes!("../assets/vendor/leaflet/images/marker-icon-2x.png"),
+    },
+    Asset {
+        name: "images/marker-shadow.png",
+        content_type: "image/png",
+        body: include_bytes!("../assets/vendor/leaflet/images/marker-shadow.png"),
     },
 ];
 
@@ -230,9 +271,10 @@ async fn assets_get(
     Ok(static_response(&headers, a.content_type, a.body))
 }
 
-/// Whether the configured Leaflet directory holds `leaflet.js`.
+/// Whether Leaflet can be served: the built-in copy, or a configured directory holding
+/// `leaflet.js`.
 fn leaflet_present(dir: Option<&FsPath>) -> bool {
-    dir.is_some_and(|d| d.join("leaflet.js").is_file())
+    dir.is_none_or(|d| d.join("leaflet.js").is_file())
 }
 
 async fn config_get(
@@ -288,7 +330,20 @@ async fn leaflet_get(
 ) -> Result<Response, ApiError> {
     Params::parse(raw.as_deref(), &[])?;
     let missing = || ApiError::not_found(format!("no map library file {path:?}"));
-    let dir = s.config().leaflet_dir.as_ref().ok_or_else(missing)?;
+    let Some(dir) = s.config().leaflet_dir.as_ref() else {
+        let a = LEAFLET
+            .iter()
+            .find(|a| a.name == path)
+            .ok_or_else(missing)?;
+        let etag = format!("\"{:016x}\"", fnv64(a.body));
+        return Ok(respond(
+            &headers,
+            a.content_type,
+            &etag,
+            "public, max-age=86400",
+            a.body,
+        ));
+    };
     let (rel, ctype) = safe_relative(&path).ok_or_else(missing)?;
     let file = dir.join(rel);
     let meta = tokio::fs::metadata(&file).await.map_err(|_| missing())?;

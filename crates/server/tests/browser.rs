@@ -84,7 +84,8 @@ async fn the_page_and_its_files_are_served_with_types_etags_and_no_secret() {
     );
     assert_eq!(get(addr, "/assets/nope.js", None).await.0, 404);
 
-    if Path::new("/usr/share/javascript/leaflet/leaflet.js").is_file() {
+    // The built-in Leaflet (the default): served with a day's caching and an ETag.
+    {
         assert_eq!(config["leaflet"], true);
         let (status, h, _) = get(addr, "/vendor/leaflet/leaflet.js", None).await;
         assert_eq!(
@@ -112,6 +113,18 @@ async fn the_page_and_its_files_are_served_with_types_etags_and_no_secret() {
     ] {
         let (status, _, body) = get(addr, bad, None).await;
         assert_eq!(status, 404, "{bad}: {}", String::from_utf8_lossy(&body));
+    }
+    // A configured directory (Debian's libjs-leaflet, installed by CI) replaces the copy.
+    let debian = Path::new("/usr/share/javascript/leaflet");
+    if debian.join("leaflet.js").is_file() {
+        let from_dir = start_server(Some(debian.to_path_buf()));
+        let (status, h, body) = get(from_dir.addr, "/vendor/leaflet/leaflet.js", None).await;
+        assert_eq!(status, 200);
+        assert_eq!(h["cache-control"], "public, max-age=86400");
+        assert_eq!(
+            body.len() as u64,
+            debian.join("leaflet.js").metadata().unwrap().len()
+        );
     }
     let bare = start_server(Some(PathBuf::from("/nonexistent/leaflet")));
     assert_eq!(
