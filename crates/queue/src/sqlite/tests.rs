@@ -552,3 +552,36 @@ fn several_connections_to_one_file_never_lease_a_job_twice() {
     }
     assert_eq!(all.len(), 2000);
 }
+
+#[test]
+fn a_version_1_file_gains_worker_states() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("queue.sqlite3");
+    let clock = Arc::new(ManualClock::at(T0));
+    drop(SqliteBroker::open(&path, clock.clone()).expect("create"));
+    // Turn the file back into what version 1 wrote: workers without state or reason.
+    let conn = Connection::open(&path).expect("open raw");
+    conn.execute_batch(
+        "ALTER TABLE workers DROP COLUMN state; ALTER TABLE workers DROP COLUMN reason; \
+         INSERT INTO workers (id, pid, host, running, last_beat) VALUES ('old', 1, 'h', 0, 0); \
+         UPDATE meta SET value = 1 WHERE key = 'version';",
+    )
+    .expect("downgrade");
+    drop(conn);
+    let b = SqliteBroker::open(&path, clock).expect("upgrade");
+    let old = b.workers(Duration::from_secs(1 << 40)).expect("workers");
+    assert_eq!(old[0].state, crate::job::WorkerStatus::Running);
+    b.heartbeat(&WorkerInfo {
+        id: w("new"),
+        pid: 2,
+        host: "h".into(),
+        running: 0,
+        last_beat: T0,
+        state: crate::job::WorkerStatus::Degraded,
+        reason: Some("why".into()),
+    })
+    .expect("beat");
+    let all = b.workers(Duration::from_secs(1 << 40)).expect("workers");
+    assert_eq!(all[0].state, crate::job::WorkerStatus::Degraded);
+    assert_eq!(all[0].reason.as_deref(), Some("why"));
+}
