@@ -1,11 +1,13 @@
-//! Chaos on the Redis backend: 10,000 jobs whose effect is an insert keyed by the job's stable
-//! id into a SQLite file (a duplicate insert fails and is counted); 4 worker processes on the
-//! Redis at `SADOMAP_TEST_REDIS_URL` (default `redis://127.0.0.1:6390`, a key prefix of this
-//! run's own), one killed with SIGKILL at a random moment of every 200 ms window and started
-//! again. At the end every effect exists exactly once and no job is left or dead.
+//! Chaos on both backends: 10,000 jobs whose effect is an insert keyed by the job's stable id
+//! into a SQLite file (a duplicate insert fails and is counted); 4 worker processes, one killed
+//! with SIGKILL at a random moment of every 200 ms window and started again. At the end every
+//! effect exists exactly once and no job is left or dead.
 //!
-//! Without a reachable Redis the test prints "skipped" and passes, unless
-//! `SADOMAP_REQUIRE_SERVICES=1`, where it fails.
+//! The SQLite run keeps its queue in the test's directory; the Redis run uses the Redis at
+//! `SADOMAP_TEST_REDIS_URL` (default `redis://127.0.0.1:6390`) under a key prefix of its own.
+//! Without a reachable Redis that run prints "skipped" and passes, unless
+//! `SADOMAP_REQUIRE_SERVICES=1`, where it fails. The two runs take turns (one lock), so each
+//! has the machine's cores to itself as when they were separate binaries.
 //!
 //! The worker processes are this test binary itself, re-run with `CHILD_ENV` set so that only
 //! `worker_process_entry_point` does anything.
@@ -17,15 +19,56 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, ErrorCode};
 use sadomap_queue::{
-    Broker, JobState, ListFilter, NewJob, QueueName, RedisBroker, Registry, Shutdown, SystemClock,
-    TaskError, TaskName, TaskPolicy, Worker, WorkerConfig,
+    Broker, JobState, ListFilter, NewJob, QueueName, RedisBroker, Registry, Shutdown, SqliteBroker,
+    SystemClock, TaskError, TaskName, TaskPolicy, Worker, WorkerConfig,
 };
 use serde_json::Value;
 
-const CHILD_ENV: &str = "SADOMAP_CHAOS_REDIS_WORKER_DIR";
-const PREFIX_ENV: &str = "SADOMAP_CHAOS_REDIS_PREFIX";
+const CHILD_ENV: &str = "SADOMAP_CHAOS_WORKER_DIR";
+/// The backend of a worker process: `sqlite`, or `redis:<key prefix>`.
+const BACKEND_ENV: &str = "SADOMAP_CHAOS_BACKEND";
 const JOBS: usize = 10_000;
 const WORKERS: usize = 4;
+
+/// Where the jobs are queued.
+#[derive(Debug, Clone)]
+enum Backend {
+    /// `queue.sqlite3` in the run's directory.
+    Sqlite,
+    /// The test Redis, under this key prefix.
+    Redis { prefix: String },
+}
+
+impl Backend {
+    fn open(&self, dir: &Path) -> Arc<dyn Broker> {
+        match self {
+            Backend::Sqlite => Arc::new(
+                SqliteBroker::open(&dir.join("queue.sqlite3"), Arc::new(SystemClock))
+                    .expect("broker"),
+            ),
+            Backend::Redis { prefix } => Arc::new(
+                RedisBroker::open_with_prefix(&redis_url(), prefix, Arc::new(SystemClock))
+                    .expect("broker"),
+            ),
+        }
+    }
+
+    fn to_env(&self) -> String {
+        match self {
+            Backend::Sqlite => "sqlite".into(),
+            Backend::Redis { prefix } => format!("redis:{prefix}"),
+        }
+    }
+
+    fn from_env(s: &str) -> Backend {
+        match s.strip_prefix("redis:") {
+            Some(prefix) => Backend::Redis {
+                prefix: prefix.to_owned(),
+            },
+            None => Backend::Sqlite,
+        }
+    }
+}
 
 fn effects_db(dir: &Path) -> Connection {
     let c = Connection::open(dir.join("effects.sqlite3")).expect("open effects");
@@ -60,11 +103,8 @@ fn worker_process_entry_point() {
             std::thread::sleep(Duration::from_millis(200));
         }
     });
-    let prefix = std::env::var(PREFIX_ENV).expect("prefix");
-    let broker = Arc::new(
-        RedisBroker::open_with_prefix(&redis_url(), &prefix, Arc::new(SystemClock))
-            .expect("broker"),
-    );
+    let backend = Backend::from_env(&std::env::var(BACKEND_ENV).expect("backend"));
+    let broker = backend.open(&dir);
     let effects = std::sync::Mutex::new(effects_db(&dir));
     let mut registry = Registry::new();
     registry.register(
@@ -101,12 +141,12 @@ fn worker_process_entry_point() {
 /// The worker processes; killed when dropped, so a failing test leaves none behind.
 struct Fleet {
     dir: PathBuf,
-    prefix: String,
+    backend: Backend,
     children: Vec<Child>,
 }
 
 impl Fleet {
-    fn spawn(dir: &Path, prefix: &str) -> Child {
+    fn spawn(dir: &Path, backend: &Backend) -> Child {
         Command::new(std::env::current_exe().expect("test binary"))
             .args([
                 "--exact",
@@ -115,18 +155,18 @@ impl Fleet {
                 "--test-threads=1",
             ])
             .env(CHILD_ENV, dir)
-            .env(PREFIX_ENV, prefix)
+            .env(BACKEND_ENV, backend.to_env())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn worker")
     }
 
-    fn new(dir: &Path, prefix: &str, n: usize) -> Fleet {
+    fn new(dir: &Path, backend: &Backend, n: usize) -> Fleet {
         Fleet {
             dir: dir.to_owned(),
-            prefix: prefix.to_owned(),
-            children: (0..n).map(|_| Fleet::spawn(dir, prefix)).collect(),
+            backend: backend.clone(),
+            children: (0..n).map(|_| Fleet::spawn(dir, backend)).collect(),
         }
     }
 
@@ -134,7 +174,7 @@ impl Fleet {
     fn kill_and_restart(&mut self, k: usize) {
         let _ = self.children[k].kill();
         let _ = self.children[k].wait();
-        self.children[k] = Fleet::spawn(&self.dir, &self.prefix);
+        self.children[k] = Fleet::spawn(&self.dir, &self.backend);
     }
 }
 
@@ -193,8 +233,20 @@ fn unfinished(b: &dyn Broker) -> u64 {
         .sum()
 }
 
+/// The two runs take turns.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
-fn every_effect_exactly_once_while_workers_are_killed() {
+fn sqlite_every_effect_exactly_once_while_workers_are_killed() {
+    if std::env::var(CHILD_ENV).is_ok() {
+        return;
+    }
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    every_effect_exactly_once(&Backend::Sqlite);
+}
+
+#[test]
+fn redis_every_effect_exactly_once_while_workers_are_killed() {
     if std::env::var(CHILD_ENV).is_ok() {
         return;
     }
@@ -212,14 +264,19 @@ fn every_effect_exactly_once_while_workers_are_killed() {
         eprintln!("skipped: no Redis at {url}");
         return;
     }
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = tmp.path();
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let prefix = format!("chaos:{}", std::process::id());
     let _cleanup = Cleanup {
-        url: url.clone(),
+        url,
         prefix: prefix.clone(),
     };
-    let broker = RedisBroker::open_with_prefix(&url, &prefix, Arc::new(SystemClock)).expect("open");
+    every_effect_exactly_once(&Backend::Redis { prefix });
+}
+
+fn every_effect_exactly_once(backend: &Backend) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let broker = backend.open(dir);
     let effects = effects_db(dir);
     let queue = QueueName::new("normal").expect("queue");
     let jobs: Vec<NewJob> = (0..JOBS)
@@ -244,12 +301,12 @@ fn every_effect_exactly_once_while_workers_are_killed() {
         | 1;
     eprintln!("chaos seed {seed}");
     let mut rng = Rng(seed);
-    let mut fleet = Fleet::new(dir, &prefix, WORKERS);
+    let mut fleet = Fleet::new(dir, backend, WORKERS);
     let start = Instant::now();
     let limit = Duration::from_secs(50);
     let mut kills = 0;
     // One kill at a random moment of every 200 ms window, until the work is done.
-    while unfinished(&broker) > 0 {
+    while unfinished(&*broker) > 0 {
         assert!(
             start.elapsed() < limit,
             "not done after {limit:?}: {:?}",
