@@ -132,7 +132,18 @@ fn serve(mut s: TcpStream, failing: &AtomicBool, work: Duration) {
     let _ = s.set_nonblocking(false);
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
     let mut buf = [0u8; 1024];
-    let n = s.read(&mut buf).unwrap_or(0);
+    let mut n = 0;
+    // Read the whole request head. A socket read with a timeout is not restarted after a signal
+    // (SIGTERM while waiting here gives EINTR), and closing with the request unread would send
+    // the client a reset instead of our answer.
+    while n < buf.len() && !buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
     let req = String::from_utf8_lossy(&buf[..n]);
     let path = req.split_whitespace().nth(1).unwrap_or("/");
     let status = match path {

@@ -44,7 +44,14 @@ impl Load {
                                 ok.fetch_add(1, Ordering::SeqCst);
                                 pids.insert(a.rsplit("\r\n\r\n").next().unwrap_or("").to_string());
                             }
-                            _ => failed += 1,
+                            Ok(a) => {
+                                eprintln!("failed request: answered {:?}", a.lines().next());
+                                failed += 1;
+                            }
+                            Err(e) => {
+                                eprintln!("failed request: {e} ({:?})", e.kind());
+                                failed += 1;
+                            }
                         }
                     }
                     (failed, pids)
