@@ -26,7 +26,7 @@ use super::columns::{
 };
 use super::cursor::{Cursor, CursorKey};
 use super::query::{Hit, Query, QueryError, QueryResult, Sort};
-use super::spatial::{Area, ByRow, GeoTree, Nearest, Origin};
+use super::spatial::{first_rows, Area, ByRow, GeoTree, Nearest, Origin};
 use super::text::TextQuery;
 use super::{price_key, rating_key, Index};
 
@@ -305,13 +305,17 @@ impl<'a> Plan<'a> {
                 .filter(|&r| r as usize >= start && self.matches(r as usize, false))
                 .take(want)
                 .collect(),
-            (2, _) => {
-                let check = !(self.trees_imply_cf && self.text.is_none());
-                ByRow::new(self.trees.clone(), self.area)
-                    .filter(|&r| r as usize >= start && (!check || self.matches(r as usize, true)))
-                    .take(want)
-                    .collect()
+            (2, _) if self.trees_imply_cf && self.text.is_none() => {
+                // Every point in the area matches: walk only the rows below a guessed bound.
+                let (lo, hi) = self.area_estimate().unwrap_or((n, n));
+                let from = u32::try_from(start).unwrap_or(u32::MAX);
+                let n = u32::try_from(n).unwrap_or(u32::MAX);
+                first_rows(&self.trees, &self.area, want, from, n, (lo + hi) / 2)
             }
+            (2, _) => ByRow::new(self.trees.clone(), self.area)
+                .filter(|&r| r as usize >= start && self.matches(r as usize, true))
+                .take(want)
+                .collect(),
             _ => (start..n)
                 .filter(|&r| self.matches(r, false))
                 .take(want)

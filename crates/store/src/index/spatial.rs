@@ -15,12 +15,16 @@ use sadomap_core::{BBox, LatLng, EARTH_RADIUS_M};
 /// Points per leaf.
 const LEAF: usize = 16;
 
+/// A node: 32 bytes, so a pair of siblings shares a cache line (the walks read both).
 #[derive(Debug, Clone, Copy)]
+#[repr(C, align(32))]
 struct Node {
-    min_lat: f64,
-    max_lat: f64,
-    min_lng: f64,
-    max_lng: f64,
+    /// Bounds rounded outwards to `f32` (see [`down`], [`up`]): still conservative, so a node
+    /// is never called "out" or "in" wrongly; points are always checked at full precision.
+    min_lat: f32,
+    max_lat: f32,
+    min_lng: f32,
+    max_lng: f32,
     start: u32,
     end: u32,
     /// Index of the left child (the right one follows it); 0 for a leaf.
@@ -87,6 +91,7 @@ impl Origin {
 
     /// A lower bound of the distance to any point in the node's box.
     fn lower_bound(&self, n: &Node) -> f64 {
+        let n = n.bounds();
         let (s, nn) = (n.min_lat.to_radians(), n.max_lat.to_radians());
         let (w, e) = (n.min_lng.to_radians(), n.max_lng.to_radians());
         let dlat = if self.phi < s {
@@ -111,6 +116,7 @@ impl Origin {
     /// An upper bound of the distance to any point in the node's box: to its centre, then along
     /// a meridian and a parallel.
     fn upper_bound(&self, n: &Node) -> f64 {
+        let n = n.bounds();
         let (clat, clng) = ((n.min_lat + n.max_lat) / 2.0, (n.min_lng + n.max_lng) / 2.0);
         let to_centre = self.distance(clat, clng);
         let max_cos = if n.min_lat <= 0.0 && n.max_lat >= 0.0 {
@@ -148,6 +154,7 @@ impl Area {
     fn classify(&self, n: &Node) -> Side {
         let mut side = Side::In;
         if let Some(b) = &self.bbox {
+            let n = n.bounds();
             if n.max_lat < b.south
                 || n.min_lat > b.north
                 || n.max_lng < b.west
@@ -207,7 +214,7 @@ impl GeoTree {
                     pts[s..e].sort_unstable_by_key(|p| p.2);
                     continue;
                 }
-                let n = nodes[i];
+                let n = nodes[i].bounds();
                 let cos = ((n.min_lat + n.max_lat) / 2.0).to_radians().cos();
                 let by_lat = n.max_lat - n.min_lat >= (n.max_lng - n.min_lng) * cos;
                 let mid = (s + e) / 2;
@@ -291,6 +298,51 @@ impl GeoTree {
         true
     }
 
+    /// Appends to `out` the rows in `from..below` of the points in `area`, in tree order. Subtrees
+    /// whose smallest row is `below` or more are skipped, so a low `below` reads little more than
+    /// the nodes and leaves that hold its rows; the walk follows the arrays' order, which the
+    /// hardware prefetcher rewards.
+    pub fn rows_between(&self, area: &Area, from: u32, below: u32, out: &mut Vec<u32>) {
+        if self.nodes.is_empty() {
+            return;
+        }
+        // Depth-first with a fixed stack: a tree of 2^32 points is under 40 levels deep.
+        let mut stack = [(0u32, false); 64];
+        let mut top = 1;
+        while top > 0 {
+            top -= 1;
+            let (i, inside) = stack[top];
+            let n = &self.nodes[i as usize];
+            if n.min_row >= below {
+                continue;
+            }
+            let inside = inside
+                || match area.classify(n) {
+                    Side::Out => continue,
+                    Side::In => true,
+                    Side::Partial => false,
+                };
+            if n.left == 0 {
+                let (s, e) = (n.start as usize, n.end as usize);
+                // Leaves are in row order: stop at the first row at or past `below`.
+                for j in s..e {
+                    let r = self.row[j];
+                    if r >= below {
+                        break;
+                    }
+                    if r >= from && (inside || area.contains(self.lat[j], self.lng[j])) {
+                        out.push(r);
+                    }
+                }
+            } else {
+                debug_assert!(top + 2 <= stack.len(), "median splits keep trees shallow");
+                stack[top] = (n.left + 1, inside);
+                stack[top + 1] = (n.left, inside);
+                top += 2;
+            }
+        }
+    }
+
     /// Counts the points in `area`: `(lower, upper)` bounds that stop descending at nodes of at
     /// most `coarse` points (with `coarse` 0, both are the exact count).
     pub fn count_in(&self, area: &Area, coarse: usize) -> (usize, usize) {
@@ -327,24 +379,102 @@ impl GeoTree {
 }
 
 fn bounds(pts: &[(f64, f64, u32)], start: usize) -> Node {
-    let mut n = Node {
-        min_lat: f64::INFINITY,
-        max_lat: f64::NEG_INFINITY,
-        min_lng: f64::INFINITY,
-        max_lng: f64::NEG_INFINITY,
+    let (mut min_lat, mut max_lat) = (f64::INFINITY, f64::NEG_INFINITY);
+    let (mut min_lng, mut max_lng) = (f64::INFINITY, f64::NEG_INFINITY);
+    let mut min_row = u32::MAX;
+    for p in pts {
+        min_row = min_row.min(p.2);
+        min_lat = min_lat.min(p.0);
+        max_lat = max_lat.max(p.0);
+        min_lng = min_lng.min(p.1);
+        max_lng = max_lng.max(p.1);
+    }
+    Node {
+        min_lat: down(min_lat),
+        max_lat: up(max_lat),
+        min_lng: down(min_lng),
+        max_lng: up(max_lng),
         start: start as u32,
         end: (start + pts.len()) as u32,
         left: 0,
-        min_row: u32::MAX,
-    };
-    for p in pts {
-        n.min_row = n.min_row.min(p.2);
-        n.min_lat = n.min_lat.min(p.0);
-        n.max_lat = n.max_lat.max(p.0);
-        n.min_lng = n.min_lng.min(p.1);
-        n.max_lng = n.max_lng.max(p.1);
+        min_row,
     }
-    n
+}
+
+/// A node's bounds in `f64`.
+#[derive(Clone, Copy)]
+struct Bounds {
+    min_lat: f64,
+    max_lat: f64,
+    min_lng: f64,
+    max_lng: f64,
+}
+
+impl Node {
+    #[inline]
+    fn bounds(&self) -> Bounds {
+        Bounds {
+            min_lat: f64::from(self.min_lat),
+            max_lat: f64::from(self.max_lat),
+            min_lng: f64::from(self.min_lng),
+            max_lng: f64::from(self.max_lng),
+        }
+    }
+}
+
+/// The largest `f32` at or below `x`.
+fn down(x: f64) -> f32 {
+    let f = x as f32;
+    if f64::from(f) > x {
+        f.next_down()
+    } else {
+        f
+    }
+}
+
+/// The smallest `f32` at or above `x`.
+fn up(x: f64) -> f32 {
+    let f = x as f32;
+    if f64::from(f) < x {
+        f.next_up()
+    } else {
+        f
+    }
+}
+
+/// The `k` smallest rows in `from..n` of the points of `trees` in `area`, ascending, for an area
+/// holding about `estimate` points. Rows are ids, unrelated to position, so the `k`-th smallest
+/// is near `from + (n - from) * k / estimate`: one depth-first walk under twice that bound
+/// usually finds them, and a short one widens the bound fourfold and walks again.
+pub(crate) fn first_rows(
+    trees: &[&GeoTree],
+    area: &Area,
+    k: usize,
+    from: u32,
+    n: u32,
+    estimate: usize,
+) -> Vec<u32> {
+    let span = u64::from(n.saturating_sub(from));
+    let mut width = (span * 2 * k as u64)
+        .div_ceil(estimate.max(1) as u64)
+        .max(1);
+    let mut out = Vec::with_capacity(4 * k);
+    loop {
+        let below = (u64::from(from) + width).min(u64::from(n)) as u32;
+        out.clear();
+        for t in trees {
+            t.rows_between(area, from, below, &mut out);
+        }
+        if out.len() >= k || below >= n {
+            if out.len() > k {
+                out.select_nth_unstable(k);
+                out.truncate(k);
+            }
+            out.sort_unstable();
+            return out;
+        }
+        width = width.saturating_mul(4);
+    }
 }
 
 /// A pending step of [`ByRow`]: a node to expand, or a leaf's next point in the area.
@@ -734,7 +864,41 @@ mod tests {
                 .collect();
             let got: Vec<u32> = ByRow::new(trees.iter().collect(), area).collect();
             assert_eq!(got, want);
+            // `first_rows` gives the same prefixes whatever its size estimate: a bound too low
+            // is widened, one too high only costs time.
+            let refs: Vec<&GeoTree> = trees.iter().collect();
+            for (k, from) in [(1, 0), (20, 0), (20, 1234), (51, 4990), (10_000, 0)] {
+                let expect: Vec<u32> = want
+                    .iter()
+                    .copied()
+                    .filter(|&r| r >= from)
+                    .take(k)
+                    .collect();
+                for estimate in [0, 1, 37, want.len(), 1 << 30] {
+                    let got = first_rows(&refs, &area, k, from, 5000, estimate);
+                    assert_eq!(got, expect, "k {k} from {from} estimate {estimate}");
+                }
+            }
         }
+    }
+
+    #[test]
+    fn node_bounds_round_outwards() {
+        for x in [
+            0.0,
+            38.123_456_789,
+            138.987_654_321,
+            -0.1,
+            1e-30,
+            179.999_999_9,
+        ] {
+            assert!(f64::from(down(x)) <= x && f64::from(up(x)) >= x, "{x}");
+            assert!(
+                f64::from(up(x)) - f64::from(down(x))
+                    <= 2.0 * f64::from(f32::EPSILON) * x.abs().max(1e-30)
+            );
+        }
+        assert_eq!(std::mem::size_of::<Node>(), 32);
     }
 
     #[test]
