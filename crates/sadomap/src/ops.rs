@@ -1,5 +1,6 @@
 //! Operating a running `sadomap up` and deploying elsewhere: `status`, `restart`, `deploy
-//! compose`, `probe`, and `scheduler` (the process `up` runs as its scheduler service).
+//! compose`, `deploy k8s`, `probe`, and `scheduler` (the process `up` runs as its scheduler
+//! service).
 //!
 //! `status` and `restart` talk to the supervisor over its control socket in the data directory
 //! (one request line, one JSON answer).
@@ -9,8 +10,11 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use clap::{Args, Parser, Subcommand};
-use sadomap_supervisor::{control_request, write_compose, ComposeConfig, HttpTarget, Status};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use sadomap_supervisor::{
+    control_request, write_compose, write_k8s, ComposeConfig, HttpTarget, K8sAutoscaler, K8sConfig,
+    K8sError, K8sRedis, ReplicasConfig, Status,
+};
 use serde_json::Value;
 
 use crate::cli::Global;
@@ -41,6 +45,111 @@ pub enum DeployTarget {
     /// A Docker Compose file (JSON, which Compose reads as YAML): api-primary, api-backup,
     /// worker × N, scheduler and Redis, with health checks and restart policies.
     Compose(ComposeArgs),
+    /// Kubernetes manifests (multi-document YAML): Deployments for api (2 replicas), worker and
+    /// scheduler, Services, probes, a PodDisruptionBudget and a queue-depth autoscaler.
+    K8s(K8sArgs),
+}
+
+/// The workers' autoscaler on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AutoscalerArg {
+    /// A HorizontalPodAutoscaler on the External metric sadomap_queue_depth_jobs (needs an
+    /// external-metrics adapter such as prometheus-adapter).
+    Hpa,
+    /// A KEDA ScaledObject with a Prometheus trigger (needs KEDA).
+    Keda,
+}
+
+/// Arguments of `deploy k8s`.
+#[derive(Debug, Args)]
+pub struct K8sArgs {
+    /// Write here (atomically) instead of to standard output.
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    /// Namespace of every object.
+    #[arg(long, default_value = "sadomap")]
+    pub namespace: String,
+    /// The sadomap image (its entrypoint is the sadomap binary).
+    #[arg(long, default_value = "sadomap:latest")]
+    pub image: String,
+    /// Workers: `N`, or `MIN..MAX` for the autoscaler.
+    #[arg(long, default_value = "1..4", value_parser = crate::up::parse_workers)]
+    pub workers: ReplicasConfig,
+    /// Ready jobs per worker the autoscaler aims at.
+    #[arg(long, default_value_t = 20)]
+    pub jobs_per_worker: u32,
+    /// Queues the workers poll and the autoscaler counts (comma-separated) [default: all].
+    #[arg(long, value_delimiter = ',')]
+    pub queues: Vec<String>,
+    /// The workers' autoscaler.
+    #[arg(long, value_enum, default_value = "hpa")]
+    pub autoscaler: AutoscalerArg,
+    /// Prometheus that the KEDA trigger queries.
+    #[arg(long, default_value = "http://prometheus-server.monitoring.svc:80")]
+    pub prometheus_url: String,
+    /// Use this Redis (no password in the URL: it goes into the ConfigMap) instead of running
+    /// one in the namespace.
+    #[arg(long, value_name = "URL")]
+    pub redis_url: Option<String>,
+}
+
+/// The `deploy k8s` option that sets a config field, for error messages.
+fn k8s_flag(field: &str) -> &'static str {
+    match field {
+        "workers_min" | "workers_max" => "--workers",
+        "namespace" => "--namespace",
+        "image" => "--image",
+        "jobs_per_worker" => "--jobs-per-worker",
+        "queues" => "--queues",
+        "prometheus_url" => "--prometheus-url",
+        "redis.url" => "--redis-url",
+        _ => "deploy k8s",
+    }
+}
+
+/// `deploy k8s`: the config from the arguments; errors name the option.
+fn deploy_k8s(g: &Global, a: &K8sArgs) -> Result<ExitCode> {
+    let (workers_min, workers_max) = match a.workers {
+        ReplicasConfig::Fixed(n) => (n, n),
+        ReplicasConfig::Range { min, max } => (min, max),
+    };
+    let defaults = K8sConfig::default();
+    let config = K8sConfig {
+        namespace: a.namespace.clone(),
+        image: a.image.clone(),
+        workers_min,
+        workers_max,
+        jobs_per_worker: a.jobs_per_worker,
+        queues: a.queues.clone(),
+        autoscaler: match a.autoscaler {
+            AutoscalerArg::Hpa => K8sAutoscaler::Hpa,
+            AutoscalerArg::Keda => K8sAutoscaler::Keda,
+        },
+        prometheus_url: a.prometheus_url.clone(),
+        redis: match &a.redis_url {
+            Some(url) => K8sRedis::External { url: url.clone() },
+            None => defaults.redis.clone(),
+        },
+        ..defaults
+    };
+    let named = |e: K8sError| match &e {
+        K8sError::Invalid { field, .. } => anyhow!("{}: {e}", k8s_flag(field)),
+        _ => anyhow!(e),
+    };
+    match &a.out {
+        Some(path) => {
+            write_k8s(&config, path).map_err(named)?;
+            if !g.json {
+                eprintln!(
+                    "wrote {}; create the Secret its header names, then `kubectl apply -f {}`",
+                    path.display(),
+                    path.display()
+                );
+            }
+        }
+        None => print!("{}", config.to_yaml().map_err(named)?),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Arguments of `deploy compose`.
@@ -195,6 +304,7 @@ pub fn deploy(g: &Global, args: &DeployArgs) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        DeployTarget::K8s(a) => deploy_k8s(g, a),
     }
 }
 

@@ -1165,3 +1165,71 @@ fn due_follows_the_refresh_policy() {
     );
     env.run(&["due", "--details-days", "-1"]).fails();
 }
+
+/// `deploy k8s` writes a multi-document manifest; a bad `--workers` names the option and
+/// writes nothing.
+#[test]
+fn deploy_k8s_writes_the_manifest_and_rejects_bad_workers() {
+    let env = Env::new();
+    let out = env.p("sadomap.yaml");
+    env.run(&[
+        "deploy",
+        "k8s",
+        "--out",
+        &out,
+        "--namespace",
+        "sado",
+        "--workers",
+        "2..6",
+        "--autoscaler",
+        "keda",
+    ])
+    .ok();
+    let text = std::fs::read_to_string(&out).expect("manifest written");
+    for needle in [
+        "kind: \"Namespace\"",
+        "name: \"sado\"\n",
+        "kind: \"Deployment\"",
+        "name: \"sadomap-api\"",
+        "kind: \"PodDisruptionBudget\"",
+        "kind: \"ScaledObject\"",
+        "minReplicaCount: 2",
+        "maxReplicaCount: 6",
+        "secretKeyRef",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing:\n{text}");
+    }
+    assert!(!text.contains("HorizontalPodAutoscaler"), "{text}");
+    // Standard output by default: the HPA.
+    let stdout = env.run(&["deploy", "k8s"]).ok().stdout;
+    assert!(
+        stdout.contains("kind: \"HorizontalPodAutoscaler\""),
+        "{stdout}"
+    );
+    assert!(stdout.contains("sadomap_queue_depth_jobs"), "{stdout}");
+
+    let bad = env.p("bad.yaml");
+    let failed = env
+        .run(&["deploy", "k8s", "--out", &bad, "--workers", "5..2"])
+        .fails();
+    assert!(
+        failed.stderr.contains("--workers") && failed.stderr.contains("workers_max"),
+        "{}",
+        failed.stderr
+    );
+    assert!(failed.stdout.is_empty(), "{}", failed.stdout);
+    assert!(!env.path("bad.yaml").exists());
+    let names: Vec<_> = std::fs::read_dir(env.dir.path())
+        .expect("list")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("bad"))
+        .collect();
+    assert!(names.is_empty(), "left behind: {names:?}");
+    // Credentials in --redis-url would land in the ConfigMap: refused, naming the option.
+    let failed = env
+        .run(&["deploy", "k8s", "--redis-url", "redis://:secret@cache:6379"])
+        .fails();
+    assert!(failed.stderr.contains("--redis-url"), "{}", failed.stderr);
+    assert!(!failed.stdout.contains("secret@"), "{}", failed.stdout);
+}

@@ -33,6 +33,7 @@
 //! [`LiveIndex`]: sadomap_store::LiveIndex
 #![deny(missing_docs)]
 
+mod accept;
 mod admin;
 mod cache;
 mod config;

@@ -3,17 +3,15 @@
 //!
 //! Concurrency contract: [`serve`] owns three tasks besides the server: the index refresh loop,
 //! the certificate watcher (TLS only) and the shutdown waiter. All stop when the shutdown future
-//! resolves; in-flight requests then have `shutdown_grace_ms` to finish before connections are
-//! closed.
+//! resolves; connections then drain as [`crate::accept`] describes, within `shutdown_grace_ms`.
 
 use std::future::Future;
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use axum_server::tls_rustls::RustlsConfig;
-use axum_server::Handle;
 use tokio::sync::watch;
 
 use crate::config::{ConfigError, TlsConfig};
@@ -51,7 +49,6 @@ pub async fn serve(
     config.validate()?;
     listener.set_nonblocking(true)?;
     let local = listener.local_addr()?;
-    let handle = Handle::new();
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         // An error means the sender is gone, which also means stop.
@@ -60,7 +57,6 @@ pub async fn serve(
 
     tokio::spawn(state.clone().refresh_loop(stopped(stop_rx.clone())));
     let grace = Duration::from_millis(config.shutdown_grace_ms);
-    let h = handle.clone();
     tokio::spawn(async move {
         shutdown.await;
         tracing::info!(
@@ -68,11 +64,11 @@ pub async fn serve(
             "shutting down: draining requests"
         );
         let _ = stop_tx.send(true);
-        h.graceful_shutdown(Some(grace));
     });
 
-    let app = crate::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    match &config.tls {
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let app = crate::app(state.clone());
+    let tls = match &config.tls {
         Some(tls) => {
             // One process-wide provider; a second install (tests, restarts) is harmless.
             let _ = rustls::crypto::ring::default_provider().install_default();
@@ -87,22 +83,17 @@ pub async fn serve(
                 tls.clone(),
                 rustls.clone(),
                 state.clone(),
-                stopped(stop_rx),
+                stopped(stop_rx.clone()),
             ));
             tracing::info!(%local, "serving HTTPS");
-            axum_server::from_tcp_rustls(listener, rustls)
-                .handle(handle)
-                .serve(app)
-                .await?;
+            Some(rustls)
         }
         None => {
             tracing::info!(%local, "serving HTTP");
-            axum_server::from_tcp(listener)
-                .handle(handle)
-                .serve(app)
-                .await?;
+            None
         }
-    }
+    };
+    crate::accept::run(listener, app, tls, stop_rx, grace).await;
     tracing::info!("server stopped");
     Ok(())
 }

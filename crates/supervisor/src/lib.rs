@@ -17,7 +17,8 @@
 //! - [`Event`]s go through [`Telemetry`] to JSON-line sinks and [`Metrics`].
 //! - [`Supervisor::run`] ties them together until a [`Shutdown`] is triggered; a [`Control`]
 //!   asks it for rolling restarts and a [`StatusHandle`] reads its [`Status`].
-//! - [`write_compose`] writes a Docker Compose file of the same topology.
+//! - [`write_compose`] writes a Docker Compose file of the same topology, and [`write_k8s`]
+//!   Kubernetes manifests (typed objects, one multi-document YAML file) from a [`K8sConfig`].
 //!
 //! ```
 //! use std::sync::Arc;
@@ -53,6 +54,7 @@ mod error;
 mod events;
 mod failover;
 mod health;
+mod k8s;
 mod metrics;
 mod plan;
 mod probe;
@@ -81,6 +83,11 @@ pub use failover::{
     Handled, Slot, StopHow,
 };
 pub use health::{Check, CheckStatus, HealthState, InstanceHealth, Observation, Ring};
+pub use k8s::{
+    write_k8s, K8sAutoscaler, K8sConfig, K8sError, K8sObject, K8sRedis, K8sResources,
+    KedaScaleTarget, KedaTrigger, ResourceSpec, ScaledObject, ScaledObjectSpec, K8S_SECRET_KEYS,
+    QUEUE_DEPTH_METRIC,
+};
 pub use metrics::{MetricKind, Metrics};
 pub use plan::{
     CascadePolicy, HealthPolicy, Plan, Probes, Replicas, RestartPolicy, ScalingPolicy, ServicePlan,

@@ -114,6 +114,51 @@ async fn plain_http_serves_follows_the_store_and_stops_gracefully() {
     );
 }
 
+/// The drain answers what clients already sent: a connection accepted before the stop whose
+/// request comes after it, and a keep-alive connection idle at the stop, are both served (with
+/// `connection: close`); no new connection is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_answers_requests_on_connections_open_at_the_stop() {
+    let (addr, _, stop, task) = start(config());
+    let mut warm = until(10, "the server to answer", || async {
+        TcpStream::connect(addr).await.ok()
+    })
+    .await;
+    // Keep-alive: one answered request, then idle.
+    warm.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let mut buf = [0u8; 4096];
+    let n = warm.read(&mut buf).await.expect("read");
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    // Accepted, nothing sent yet.
+    let fresh = TcpStream::connect(addr).await.expect("connect");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stop.send(()).expect("server alive");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let answer = http_get(fresh, "/v1/stats").await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("connection: close"),
+        "{answer}"
+    );
+    let again = http_get(warm, "/health").await;
+    assert!(again.starts_with("HTTP/1.1 200"), "{again}");
+    assert!(
+        again.to_ascii_lowercase().contains("connection: close"),
+        "{again}"
+    );
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "no new connection after the stop"
+    );
+    tokio::time::timeout(Duration::from_secs(15), task)
+        .await
+        .expect("stops within the grace period")
+        .expect("task")
+        .expect("serve ok");
+}
+
 fn write_cert(dir: &Path) -> Vec<u8> {
     let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("rcgen");
     // Key first: the watcher loads when both files are in place.

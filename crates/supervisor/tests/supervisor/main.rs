@@ -184,5 +184,6 @@ fn free_port() -> u16 {
 
 mod compose;
 mod failover;
+mod k8s;
 mod lifecycle;
 mod shared_socket;
