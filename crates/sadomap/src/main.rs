@@ -11,6 +11,7 @@ mod queue_cmd;
 mod queue_signals;
 mod serve;
 mod up;
+mod up_docker;
 
 use std::process::ExitCode;
 

@@ -54,6 +54,22 @@ pub struct UpArgs {
     /// Load this many demo places first if the store is empty (e.g. `--demo 1000`).
     #[arg(long, value_name = "N")]
     pub demo: Option<u64>,
+    /// Where the services run: `local` processes, or `docker` containers on a private network
+    /// with a Redis container (api-primary publishes `--listen`, api-backup the next port).
+    #[arg(long, value_enum, default_value_t = RuntimeArg::Local)]
+    pub runtime: RuntimeArg,
+    /// Options of `--runtime docker`.
+    #[command(flatten)]
+    pub docker: crate::up_docker::DockerArgs,
+}
+
+/// Where `up` runs its services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RuntimeArg {
+    /// Child processes of `up`, sharing one listening socket.
+    Local,
+    /// Containers through the Docker Engine API (see `up_docker`).
+    Docker,
 }
 
 /// Parses `N` or `MIN..MAX` (min above max is left for the plan to reject by name).
@@ -75,18 +91,18 @@ pub fn parse_workers(s: &str) -> std::result::Result<ReplicasConfig, String> {
 /// The `up --config` file: policies; the services are `up`'s own.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct UpFile {
+pub(crate) struct UpFile {
     listen: Option<SocketAddr>,
     #[serde(default, deserialize_with = "workers_field")]
     workers: Option<ReplicasConfig>,
     #[serde(default)]
-    health: HealthConfig,
+    pub(crate) health: HealthConfig,
     #[serde(default)]
-    restart: RestartConfig,
+    pub(crate) restart: RestartConfig,
     #[serde(default)]
-    cascade: CascadeConfig,
+    pub(crate) cascade: CascadeConfig,
     #[serde(default)]
-    scaling: ScalingConfig,
+    pub(crate) scaling: ScalingConfig,
 }
 
 /// `workers = 2`, `workers = "1..4"` or `workers = { min = 1, max = 4 }`.
@@ -246,7 +262,20 @@ pub fn up(g: &Global, args: &UpArgs) -> Result<ExitCode> {
         .data_dir
         .canonicalize()
         .with_context(|| format!("resolving data directory {}", g.data_dir.display()))?;
-    let config = topology(g, &data_dir, listen, workers, file)?;
+    // With Docker: the engine, images, network and Redis, removed again when `docker` drops.
+    let docker = match args.runtime {
+        RuntimeArg::Local => None,
+        RuntimeArg::Docker => Some(crate::up_docker::DockerUp::prepare(
+            g,
+            &args.docker,
+            &data_dir,
+            listen,
+        )?),
+    };
+    let config = match &docker {
+        Some(d) => d.topology(g, workers, file),
+        None => topology(g, &data_dir, listen, workers, file)?,
+    };
     // Validates everything and binds the listening socket: bad config stops here, before
     // anything starts or any data is loaded.
     let plan = Plan::build(&config).context("the topology of `sadomap up`")?;
@@ -280,7 +309,10 @@ pub fn up(g: &Global, args: &UpArgs) -> Result<ExitCode> {
     }
 
     // Opening the queue here also creates its file and schema before the children race to.
-    let broker = crate::queue_cmd::open_broker(g)?;
+    let broker = match &docker {
+        Some(d) => d.open_broker(g)?,
+        None => crate::queue_cmd::open_broker(g)?,
+    };
     let signals = Arc::new(QueueSignals::new(broker));
     let events_path = data_dir.join(EVENTS_FILE);
     let events = std::fs::OpenOptions::new()
@@ -291,7 +323,10 @@ pub fn up(g: &Global, args: &UpArgs) -> Result<ExitCode> {
     let telemetry =
         Telemetry::new(Arc::new(Metrics::new())).with_sink(Arc::new(JsonLinesSink::new(events)));
     let socket = data_dir.join(CONTROL_SOCKET);
-    let (supervisor, _runtime) = Supervisor::local(plan, telemetry);
+    let supervisor = match &docker {
+        Some(d) => d.supervisor(plan, telemetry),
+        None => Supervisor::local(plan, telemetry).0,
+    };
     let supervisor = supervisor
         .with_heartbeats(signals.clone())
         .with_load_signals(signals.clone())
@@ -326,9 +361,16 @@ pub fn up(g: &Global, args: &UpArgs) -> Result<ExitCode> {
         ReplicasConfig::Fixed(n) => (n, n),
         ReplicasConfig::Range { min, max } => (min, max),
     };
+    let where_ = match &docker {
+        Some(d) => format!(
+            "containers; api-primary on http://{}/, api-backup on http://{}/",
+            d.published[0], d.published[1]
+        ),
+        None => "processes".to_string(),
+    };
     eprintln!(
-        "sadomap up: http://{bound}/ (api-primary, api-backup, {} workers, scheduler); \
-         `sadomap status` shows them, Ctrl-C stops them; events in {}",
+        "sadomap up: http://{bound}/ (api-primary, api-backup, {} workers, scheduler as \
+         {where_}); `sadomap status` shows them, Ctrl-C stops them; events in {}",
         if min == max {
             min.to_string()
         } else {

@@ -406,7 +406,13 @@ fn main() -> ExitCode {
     );
     print!("{header}{table}");
     if let Some(path) = out {
-        if let Err(e) = std::fs::write(&path, format!("{header}{table}")) {
+        // Keep the Docker part (written by the docker_drill example) if the file has one.
+        let docker = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| t.find("## Docker runtime").map(|i| t[i..].to_string()))
+            .map(|d| format!("\n{d}"))
+            .unwrap_or_default();
+        if let Err(e) = std::fs::write(&path, format!("{header}{table}{docker}")) {
             eprintln!("cannot write {}: {e}", path.display());
             return ExitCode::FAILURE;
         }

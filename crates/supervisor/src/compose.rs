@@ -208,7 +208,9 @@ impl ComposeConfig {
                 "redis".into(),
                 json!({
                     "image": self.redis_image,
-                    "command": ["redis-server", "--appendonly", "yes"],
+                    // Reachable from the other containers (as the official image runs it): the
+                    // network is private and Redis's protected mode would refuse them.
+                    "command": ["redis-server", "--appendonly", "yes", "--protected-mode", "no"],
                     "healthcheck": healthcheck(vec!["redis-cli".into(), "ping".into()], &self.healthcheck),
                     "restart": self.restart,
                     "volumes": [format!("{}:/data", self.redis_volume)],

@@ -123,6 +123,16 @@ pub enum RuntimeError {
         /// Why.
         reason: String,
     },
+    /// A container engine call failed or timed out (the Docker runtime).
+    #[error("docker engine: {operation} {target}: {reason}")]
+    Engine {
+        /// The API operation (`create`, `start`, `stop`, `kill`, `inspect`, `stats`, ...).
+        operation: &'static str,
+        /// The container, image or network it was about.
+        target: String,
+        /// Why, as the engine or the transport said it.
+        reason: String,
+    },
 }
 
 impl RuntimeError {
@@ -133,6 +143,7 @@ impl RuntimeError {
             RuntimeError::UnknownInstance(_) => "unknown_instance",
             RuntimeError::Signal { .. } => "signal_failed",
             RuntimeError::Inspect { .. } => "inspect_failed",
+            RuntimeError::Engine { .. } => "engine_failed",
         }
     }
 }

@@ -10,6 +10,8 @@
 //!   processes, reads `/proc` for CPU and memory, and passes a shared listening socket as fd 3
 //!   (which a child adopts with [`inherited_listener`]; [`exit_with_supervisor`] keeps it from
 //!   outliving the supervisor).
+//!   [`DockerRuntime`] runs containers through the Docker Engine API, finds them by label,
+//!   probes them at their own address and follows the engine's event stream.
 //! - [`InstanceHealth`] keeps the last checks in a [`Ring`] and the [`HealthState`] machine.
 //! - [`FailoverManager`] turns a [`FailureKind`] into a [`Decision`] ([`decide`] is the action
 //!   table), with [`Backoff`] per slot and the [`CascadeGuard`]'s protective mode.
@@ -94,7 +96,8 @@ pub use plan::{
 };
 pub use probe::{HttpTarget, ProbeFailure};
 pub use runtime::{
-    labels, InstanceId, InstanceStatus, Launch, LocalRuntime, Runtime, Started, Stats, LISTEN_FD,
+    labels, ContainerEvent, ContainerEventKind, ContainerEvents, DockerOptions, DockerRuntime,
+    InstanceId, InstanceStatus, Launch, LocalRuntime, Publish, Runtime, Started, Stats, LISTEN_FD,
 };
 pub use scaling::{sim, HoltWinters, ScaleDecision, ScaleReason, ScalingManager};
 pub use shutdown::Shutdown;

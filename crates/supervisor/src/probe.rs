@@ -97,6 +97,14 @@ impl HttpTarget {
         })
     }
 
+    /// The same target at another host address (a container's own address).
+    pub fn at(&self, ip: std::net::IpAddr) -> HttpTarget {
+        HttpTarget {
+            host: ip.to_string(),
+            ..self.clone()
+        }
+    }
+
     /// Sends one GET; `Ok(latency)` on a 2xx status line within the timeout.
     pub fn get(&self) -> Result<Duration, String> {
         let start = Instant::now();

@@ -5,7 +5,9 @@
 //! the request in hand and exits (graceful); SIGKILL ends it at once. With `--heartbeat-dir` it
 //! touches `<dir>/<SADOMAP_WORKER_ID>` every 50 ms as its heartbeat. `--alloc-mb N` holds N MiB
 //! of touched memory; `--spin` keeps one core busy; `--die-with-parent` asks for SIGTERM when
-//! the parent goes.
+//! the parent goes. `--host ADDR` binds `--port` on ADDR instead of 127.0.0.1 (`0.0.0.0` in a
+//! container, whose probes come from outside). `--probe PORT` does nothing else but exit 0 if
+//! `http://127.0.0.1:PORT/health` answers 2xx (Docker's HEALTHCHECK inside a scratch image).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -18,6 +20,7 @@ use std::time::{Duration, Instant};
 
 fn main() -> ExitCode {
     let mut port = None;
+    let mut host = std::net::IpAddr::from([127, 0, 0, 1]);
     let mut inherit = false;
     let mut work = Duration::ZERO;
     let mut heartbeat_dir = None;
@@ -28,6 +31,28 @@ fn main() -> ExitCode {
         match a.as_str() {
             "--port" => port = args.next().and_then(|p| p.parse::<u16>().ok()),
             "--inherit" => inherit = true,
+            "--probe" => {
+                let url = format!(
+                    "http://127.0.0.1:{}/health",
+                    args.next().unwrap_or_default()
+                );
+                return match sadomap_supervisor::HttpTarget::parse(&url, Duration::from_secs(2))
+                    .and_then(|t| t.get())
+                {
+                    Ok(_) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("testchild: probe {url}: {e}");
+                        ExitCode::from(1)
+                    }
+                };
+            }
+            "--host" => match args.next().and_then(|h| h.parse().ok()) {
+                Some(h) => host = h,
+                None => {
+                    eprintln!("testchild: --host needs an IP address");
+                    return ExitCode::from(2);
+                }
+            },
             "--work-ms" => {
                 work = Duration::from_millis(args.next().and_then(|v| v.parse().ok()).unwrap_or(0))
             }
@@ -84,7 +109,7 @@ fn main() -> ExitCode {
             }
         }
     } else if let Some(port) = port {
-        match bind_retrying(port) {
+        match bind_retrying(host, port) {
             Ok(l) => l,
             Err(e) => {
                 eprintln!("testchild: bind {port}: {e}");
@@ -117,10 +142,10 @@ fn main() -> ExitCode {
 }
 
 /// The instance being replaced may still hold the port for a moment.
-fn bind_retrying(port: u16) -> std::io::Result<TcpListener> {
+fn bind_retrying(host: std::net::IpAddr, port: u16) -> std::io::Result<TcpListener> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        match TcpListener::bind(("127.0.0.1", port)) {
+        match TcpListener::bind((host, port)) {
             Ok(l) => return Ok(l),
             Err(_) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
             Err(e) => return Err(e),

@@ -220,7 +220,11 @@ impl Runtime for LocalRuntime {
                 ended: None,
             },
         );
-        Ok(Started { id, pid: Some(pid) })
+        Ok(Started {
+            id,
+            pid: Some(pid),
+            worker_id: None,
+        })
     }
 
     fn stop(&self, id: &InstanceId, grace: Duration) -> Result<InstanceStatus, RuntimeError> {

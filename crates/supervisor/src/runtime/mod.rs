@@ -1,16 +1,21 @@
 //! Runtimes: where instances of a service run. One trait, [`Runtime`]; [`LocalRuntime`] runs
-//! local processes. A Docker runtime fits the same trait: an [`InstanceId`] is then a container
-//! id, [`Launch::labels`] become container labels, and [`Runtime::instances`] lists containers
-//! found by those labels (so a restarted supervisor adopts what is already running).
+//! local processes, [`DockerRuntime`] runs containers through the Docker Engine API: an
+//! [`InstanceId`] is then a container id, [`Launch::labels`] become container labels, and
+//! [`Runtime::instances`] lists containers found by those labels (so a restarted supervisor
+//! adopts what is already running).
 //!
 //! Concurrency: runtimes are `Send + Sync` and take `&self`; each call is independent. `stop`
 //! blocks the caller for at most the grace period plus a short wait for the kill to land.
 
+mod docker;
+mod docker_events;
+mod docker_state;
 mod local;
 pub(crate) mod procfs;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -18,6 +23,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::Role;
 use crate::error::RuntimeError;
 
+pub use docker::{DockerOptions, DockerRuntime, Publish};
+pub use docker_events::{ContainerEvent, ContainerEventKind, ContainerEvents};
 pub use local::{LocalRuntime, LISTEN_FD};
 
 /// Label keys set on every instance (and on containers by a Docker runtime).
@@ -30,6 +37,9 @@ pub mod labels {
     pub const REPLICA: &str = "sadomap.replica";
     /// The worker id given to the instance (`SADOMAP_WORKER_ID`).
     pub const WORKER_ID: &str = "sadomap.worker_id";
+    /// The project a container belongs to (set by the Docker runtime): one supervisor's
+    /// containers, found again by this label after a restart.
+    pub const PROJECT: &str = "sadomap.project";
 }
 
 /// Opaque id of one running (or finished) instance: a local id or a container id.
@@ -70,6 +80,9 @@ pub struct Started {
     pub id: InstanceId,
     /// Its process id, when the runtime knows it.
     pub pid: Option<u32>,
+    /// The worker id the instance really runs with, when it is not the launch's: a container
+    /// adopted from an earlier supervisor keeps the `SADOMAP_WORKER_ID` it was started with.
+    pub worker_id: Option<String>,
 }
 
 /// What an instance is doing.
@@ -151,4 +164,9 @@ pub trait Runtime: Send + Sync {
     fn remove(&self, id: &InstanceId);
     /// Every instance this runtime manages, with its labels.
     fn instances(&self) -> Vec<(InstanceId, BTreeMap<String, String>)>;
+    /// The address the instance is reached at, when it has its own (a container's address on
+    /// its network). HTTP probes then go to this address instead of their URL's host.
+    fn address(&self, _id: &InstanceId) -> Option<IpAddr> {
+        None
+    }
 }

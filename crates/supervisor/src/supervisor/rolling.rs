@@ -146,7 +146,7 @@ impl LoopState {
                         r.surge = Some(Running {
                             instance: started.id,
                             pid: started.pid,
-                            worker_id,
+                            worker_id: started.worker_id.clone().unwrap_or(worker_id),
                             health: InstanceHealth::new(now, &sup.plan.health),
                         });
                         self.rolling.push_front(r);

@@ -119,7 +119,9 @@ pub(super) fn probe_instance(
         }
     }
     if let (CheckStatus::Passed, Some(http)) = (&check, &plan.probes.http) {
-        match http.get() {
+        // A container is probed at its own address; a local process at the URL's host.
+        let target = runtime.address(id).map(|ip| http.at(ip));
+        match target.as_ref().unwrap_or(http).get() {
             Ok(l) => latency = Some(l),
             Err(reason) => {
                 check = CheckStatus::Failed {
@@ -305,7 +307,7 @@ impl LoopState {
                     Phase::Running(Running {
                         instance: started.id.clone(),
                         pid: started.pid,
-                        worker_id,
+                        worker_id: started.worker_id.clone().unwrap_or(worker_id),
                         health: InstanceHealth::new(now, &sup.plan.health),
                     }),
                 );

@@ -1,7 +1,7 @@
 //! The generated Compose file against the installed Compose tool.
 
 /// The installed Compose tool: `docker compose` (v2) or `docker-compose` (v1).
-fn compose_tool() -> Option<Vec<&'static str>> {
+pub(super) fn compose_tool() -> Option<Vec<&'static str>> {
     let works = |cmd: &[&str]| {
         std::process::Command::new(cmd[0])
             .args(&cmd[1..])

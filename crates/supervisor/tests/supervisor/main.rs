@@ -183,6 +183,8 @@ fn free_port() -> u16 {
 }
 
 mod compose;
+mod docker;
+mod docker_compose;
 mod failover;
 mod k8s;
 mod lifecycle;
