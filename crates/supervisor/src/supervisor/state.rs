@@ -370,35 +370,50 @@ impl LoopState {
         }
     }
 
-    /// Between probe ticks: replaces gone instances and starts slots whose backoff ended. Only
-    /// `inspect` runs (for local processes a `waitpid`), so this can run every 100 ms.
+    /// Between probe ticks: replaces gone instances and those whose heartbeat went stale, and
+    /// starts slots whose backoff ended. Only `inspect` and the heartbeat age are read (for local
+    /// processes a `waitpid`), so this can run every 100 ms.
     pub(super) fn sweep(&mut self, sup: &Supervisor) {
         let now = sup.clock.now();
         self.start_due(sup, now);
-        let mut gone = Vec::new();
+        let mut failed = Vec::new();
+        let stale_after = sup.plan.health.stale_after;
         for (i, svc) in self.services.iter().enumerate() {
+            let heartbeat = sup.plan.services[i].probes.heartbeat;
             for (k, slot) in svc.slots.iter().enumerate() {
-                if let Phase::Running(r) = &slot.phase {
-                    if let Ok(st) = sup.runtime.inspect(&r.instance) {
-                        if st.is_gone() {
-                            gone.push((i, k, st));
-                        }
+                let Phase::Running(r) = &slot.phase else {
+                    continue;
+                };
+                let Ok(st) = sup.runtime.inspect(&r.instance) else {
+                    continue;
+                };
+                if st.is_gone() {
+                    let exit = st.to_string();
+                    failed.push((i, k, st, ProbeFailure::Exited { exit }));
+                    continue;
+                }
+                // A stale heartbeat is found here too, not only at the next probe tick, so a
+                // hung worker is detected within a sweep of the stale limit.
+                let age = match (heartbeat, sup.heartbeats.as_deref()) {
+                    (true, Some(h)) => h.heartbeat_age(&r.worker_id),
+                    _ => None,
+                };
+                if let Some(age) = age.map(|a| a.min(now.since(r.health.started_at()))) {
+                    if age > stale_after {
+                        let age_ms = u64::try_from(age.as_millis()).unwrap_or(u64::MAX);
+                        failed.push((i, k, st, ProbeFailure::HeartbeatStale { age_ms }));
                     }
                 }
             }
         }
-        if gone.is_empty() {
+        if failed.is_empty() {
             return;
         }
-        for (i, k, st) in gone {
+        for (i, k, st, failure) in failed {
             let probed = Probed {
                 status: Ok(st),
                 stats: Stats::default(),
-                check: CheckStatus::Failed {
-                    failure: ProbeFailure::Exited {
-                        exit: st.to_string(),
-                    },
-                },
+                check: CheckStatus::Failed { failure },
                 latency: None,
             };
             self.process(sup, i, k, probed, now);

@@ -101,14 +101,15 @@ fn requested_restart_rolls_one_instance_at_a_time() {
         min_healthy, 2,
         "an instance was down during the rolling restart"
     );
+    // The status snapshot is published after the event, so poll until it shows both new.
     let after = wait_for(Duration::from_secs(5), || {
         let p = healthy(&run);
-        (p.len() == 2).then_some(p)
-    })
-    .expect("two healthy instances after");
+        (p.len() == 2 && p.iter().all(|p| !before.contains(p))).then_some(p)
+    });
     assert!(
-        after.iter().all(|p| !before.contains(p)),
-        "{before:?} -> {after:?}"
+        after.is_some(),
+        "{before:?} -> {:?}: not two new healthy instances",
+        healthy(&run)
     );
     wait_for(Duration::from_secs(5), || {
         before.iter().all(|&p| !alive(p)).then_some(())
