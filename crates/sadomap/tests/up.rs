@@ -4,20 +4,19 @@
 //! before anything starts. Waits poll a condition with a timeout. `up` runs in its own process
 //! group, which a guard SIGKILLs if a test fails, so no child outlives a test.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use serde_json::Value;
 use tempfile::TempDir;
+
+mod support;
+use support::{free_port, get, wait_for, Load};
 
 fn sadomap(dir: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_sadomap"));
@@ -33,41 +32,6 @@ fn sadomap(dir: &Path, args: &[&str]) -> Command {
 
 fn output(dir: &Path, args: &[&str]) -> Output {
     sadomap(dir, args).output().expect("run sadomap")
-}
-
-/// Polls `f` every 50 ms until it gives a value or `timeout` passes.
-fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
-/// One HTTP/1.1 GET on a fresh connection: (status, body).
-fn get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    let status = out.split_whitespace().nth(1)?.parse().ok()?;
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
-    Some((status, body))
 }
 
 /// A running `sadomap up`, killed with its whole process group if the test ends early.
@@ -181,62 +145,6 @@ fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map(|s| !s.contains(") Z "))
         .unwrap_or(false)
-}
-
-/// Client threads sending sequential requests (one in flight each), counting answers.
-struct Load {
-    stop: Arc<AtomicBool>,
-    ok: Arc<AtomicU64>,
-    failed: Arc<AtomicU64>,
-    threads: Vec<thread::JoinHandle<()>>,
-}
-
-impl Load {
-    fn start(addr: SocketAddr, threads: usize) -> Load {
-        let stop = Arc::new(AtomicBool::new(false));
-        let ok = Arc::new(AtomicU64::new(0));
-        let failed = Arc::new(AtomicU64::new(0));
-        let threads = (0..threads)
-            .map(|_| {
-                let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
-                thread::spawn(move || {
-                    while !stop.load(Ordering::SeqCst) {
-                        match get(addr, "/v1/places?limit=1") {
-                            Some((200, _)) => ok.fetch_add(1, Ordering::SeqCst),
-                            _ => failed.fetch_add(1, Ordering::SeqCst),
-                        };
-                    }
-                })
-            })
-            .collect();
-        Load {
-            stop,
-            ok,
-            failed,
-            threads,
-        }
-    }
-
-    /// Waits until `n` more requests were answered.
-    fn more(&self, n: u64) {
-        let target = self.ok.load(Ordering::SeqCst) + n;
-        wait_for(Duration::from_secs(30), || {
-            (self.ok.load(Ordering::SeqCst) >= target).then_some(())
-        })
-        .expect("the load is being served");
-    }
-
-    /// Stops the clients: (answered, failed).
-    fn finish(self) -> (u64, u64) {
-        self.stop.store(true, Ordering::SeqCst);
-        for t in self.threads {
-            t.join().expect("client thread");
-        }
-        (
-            self.ok.load(Ordering::SeqCst),
-            self.failed.load(Ordering::SeqCst),
-        )
-    }
 }
 
 #[test]

@@ -16,20 +16,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tempfile::TempDir;
 
-const IMAGES: [&str; 2] = ["sadomap:local", "sadomap-redis:local"];
+mod support;
+use support::wait_for;
 
-fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(100));
-    }
-}
+const IMAGES: [&str; 2] = ["sadomap:local", "sadomap-redis:local"];
 
 fn docker(args: &[&str]) -> Output {
     Command::new("docker")
