@@ -10,6 +10,7 @@ mod query;
 mod queue_cmd;
 mod queue_signals;
 mod serve;
+mod supervision;
 mod up;
 mod up_docker;
 

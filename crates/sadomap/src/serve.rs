@@ -62,6 +62,10 @@ pub struct ServeArgs {
     /// SO_REUSEPORT so a replacement can start while its predecessor drains.
     #[arg(long, value_name = "ADDR", conflicts_with = "tls_cert")]
     pub health_listen: Option<SocketAddr>,
+    /// The control socket of the supervisor running this server, shown at `/admin/status` and
+    /// in `/metrics` (set by `sadomap up`).
+    #[arg(long, env = "SADOMAP_SUPERVISOR_SOCKET", value_name = "PATH")]
+    pub supervisor_socket: Option<PathBuf>,
 }
 
 fn config(args: &ServeArgs) -> ServerConfig {
@@ -141,6 +145,12 @@ pub fn serve(g: &Global, args: &ServeArgs) -> Result<ExitCode> {
     let token = admin_token(args)?;
     let store: Arc<dyn sadomap_store::Store> = Arc::from(open_store(g)?);
     let state = AppState::new(store, config.clone(), token).context("loading the index")?;
+    if let Some(socket) = &args.supervisor_socket {
+        state.set_supervision(Arc::new(crate::supervision::SocketSupervision::new(
+            socket.clone(),
+            g,
+        )));
+    }
     // Under `sadomap up` the supervisor's socket comes as fd 3; else bind --listen.
     let listener = match sadomap_supervisor::inherited_listener()
         .context("adopting the listening socket passed by the supervisor")?

@@ -181,6 +181,10 @@ fn topology(
     if let Some(url) = &g.postgres {
         env.insert("SADOMAP_POSTGRES_URL".to_string(), url.clone());
     }
+    env.insert(
+        "SADOMAP_SUPERVISOR_SOCKET".to_string(),
+        data_dir.join(CONTROL_SOCKET).display().to_string(),
+    );
     let base = ChildBase {
         exe: exe.display().to_string(),
         global: vec!["--data-dir".into(), data_dir.display().to_string()],

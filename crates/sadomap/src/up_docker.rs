@@ -158,6 +158,11 @@ impl DockerUp {
         if let Some(url) = &g.postgres {
             env.insert("SADOMAP_POSTGRES_URL".into(), url.clone());
         }
+        // The data directory is bind-mounted, so the supervisor's socket is reachable inside.
+        env.insert(
+            "SADOMAP_SUPERVISOR_SOCKET".into(),
+            format!("/data/{}", crate::up::CONTROL_SOCKET),
+        );
         let service = |name: &str, role, args: &[&str]| ServiceConfig {
             name: name.into(),
             role,
@@ -176,6 +181,11 @@ impl DockerUp {
         let mut services = Vec::new();
         for name in ["api-primary", "api-backup"] {
             let mut s = service(name, Role::Api, &["serve", "--listen", &listen]);
+            // Containers do not inherit this process's environment: the admin token goes to the
+            // api containers alone (it shows in `docker inspect`, as any container env does).
+            if let Ok(token) = std::env::var("SADOMAP_ADMIN_TOKEN") {
+                s.env.insert("SADOMAP_ADMIN_TOKEN".into(), token);
+            }
             // The host part is replaced by the container's own address.
             s.probes.http = Some(HttpProbeConfig {
                 url: format!("http://127.0.0.1:{API_PORT}/ready"),

@@ -16,7 +16,10 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 mod support;
-use support::{free_port, get, wait_for, Load};
+use support::{free_port, get, request, wait_for, Load};
+
+/// The admin token `up` passes on to its api processes.
+const ADMIN_TOKEN: &str = "up-test-admin-token";
 
 fn sadomap(dir: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_sadomap"));
@@ -61,6 +64,7 @@ impl Up {
         let child = sadomap(&dir.path().join("data"), &args)
             // The client loops below send more than the default per-client limit (50/s).
             .env("SADOMAP_RATE_LIMIT", "0")
+            .env("SADOMAP_ADMIN_TOKEN", ADMIN_TOKEN)
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(dir.path().join("up.out")).expect("log"))
             .stderr(std::fs::File::create(dir.path().join("up.err")).expect("log"))
@@ -241,6 +245,51 @@ fn up_serves_runs_jobs_survives_kills_and_restarts_and_stops_cleanly() {
     load.more(50);
     let (ok, failed) = load.finish();
     assert!(failed <= 2, "{failed} of {} requests failed", ok + failed);
+
+    // The api processes show their supervisor at /admin/status: services, the restart just
+    // done with its reason, queue depths; and its metrics in /metrics.
+    let auth = format!("Authorization: Bearer {ADMIN_TOKEN}");
+    let (code, body) =
+        request(up.addr, "GET", "/v1/admin/status", &[&auth]).expect("admin status answers");
+    assert_eq!(code, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).expect("JSON");
+    let names: Vec<&str> = v["status"]["services"]
+        .as_array()
+        .expect("services")
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(names, ["api-primary", "api-backup", "worker", "scheduler"]);
+    assert!(
+        v["events"].as_array().expect("events").iter().any(|e| {
+            e["event"] == "restarted" && e["service"] == "api-primary" && e["reason"] == "exited"
+        }),
+        "{}",
+        v["events"]
+    );
+    assert!(
+        v["queues"]
+            .as_array()
+            .expect("queues")
+            .iter()
+            .any(|q| q["queue"] == "normal"),
+        "{}",
+        v["queues"]
+    );
+    let (code, _) = request(up.addr, "GET", "/v1/admin/status", &[]).expect("answers");
+    assert_eq!(code, 401);
+    let (code, body) =
+        request(up.addr, "POST", "/v1/admin/services/nope/restart", &[&auth]).expect("answers");
+    assert_eq!(code, 404, "{body}");
+    let (_, metrics) = get(up.addr, "/metrics").expect("metrics");
+    assert!(
+        metrics.contains(
+            "sadomap_supervisor_restarts_total{reason=\"exited\",service=\"api-primary\"}"
+        ),
+        "{metrics}"
+    );
+    let (code, page) = get(up.addr, "/admin/status").expect("page");
+    assert!(code == 200 && page.contains("status.js"));
 
     // SIGKILL a worker holding leases: a new process takes its slot within about a second and
     // the supervisor releases the dead worker's leases, so its jobs run again well before the

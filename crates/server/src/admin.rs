@@ -158,7 +158,7 @@ pub(crate) fn routes() -> Router<AppState> {
 }
 
 /// 401 without a bearer token, 403 with a wrong one or when admin is off.
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))

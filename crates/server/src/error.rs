@@ -66,6 +66,16 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ),
     ("not_found", 404, "no such place, job or route"),
     (
+        "not_supervised",
+        404,
+        "this server is not run by `sadomap up`, so it has no supervisor to show",
+    ),
+    (
+        "unknown_service",
+        404,
+        "the supervisor has no service of that name",
+    ),
+    (
         "method_not_allowed",
         405,
         "the route exists but not with this method",
@@ -94,6 +104,11 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
         "the store is unreachable or the index is not loaded",
     ),
     ("store_unavailable", 503, "the store is unreachable"),
+    (
+        "supervisor_unavailable",
+        503,
+        "the supervisor did not answer or refused the request",
+    ),
     ("store_busy", 503, "the store is busy; retry"),
     (
         "timeout",

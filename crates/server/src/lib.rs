@@ -52,6 +52,7 @@ mod places;
 mod ratelimit;
 mod serve;
 mod state;
+mod supervision;
 mod worker_endpoint;
 
 pub use admin::AdminToken;
@@ -62,6 +63,7 @@ pub use openapi::{document as openapi_document, ROUTES};
 pub use params::{parse_district, parse_open_at};
 pub use serve::{serve, ServeError};
 pub use state::AppState;
+pub use supervision::{Supervision, SupervisionError};
 pub use worker_endpoint::{
     serve_worker_endpoint, worker_endpoint, WorkerHealthAnswer, WorkerProbe,
 };
@@ -75,6 +77,7 @@ pub fn app(state: AppState) -> Router {
         .merge(meta::routes())
         .merge(export::routes())
         .merge(admin::routes())
+        .merge(supervision::routes())
         .merge(ops::routes())
         .merge(page::routes())
         .fallback(ops::not_found)

@@ -19,6 +19,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/admin/imports"),
     ("get", "/v1/admin/jobs"),
     ("get", "/v1/admin/jobs/{id}"),
+    ("get", "/v1/admin/status"),
+    ("post", "/v1/admin/services/{service}/restart"),
+    ("get", "/admin/status"),
     ("get", "/health"),
     ("get", "/ready"),
     ("get", "/metrics"),
@@ -248,6 +251,13 @@ fn schemas() -> Value {
             ("error", nullable(string())),
             ("href", string()),
         ]),
+        "SupervisorOverview": object(&[
+            ("generated_at", json!({"type": "string", "format": "date-time"})),
+            ("status", json!({"type": "object", "description": "Services, their instances (state, restarts and the last reason, probe history with latency, CPU and memory), desired replicas, queue depth and forecast error."})),
+            ("events", json!({"type": "array", "items": {"type": "object"}, "description": "Recent restarts, failures, scaling decisions and protective-mode changes, oldest first."})),
+            ("queues", json!({"type": "array", "items": {"type": "object"}, "description": "Each queue's ready, scheduled, running and dead jobs."})),
+        ]),
+        "RestartAccepted": object(&[("accepted", string())]),
         "JobList": object(&[("jobs", json!({"type": "array", "items": {"$ref": "#/components/schemas/Job"}}))]),
         "Health": object(&[("status", json!({"type": "string", "enum": ["ok"]}))]),
         "Ready": object(&[
@@ -361,6 +371,32 @@ pub fn document() -> Value {
         "id",
         json!({"type": "integer", "minimum": 1, "maximum": u64::MAX})
     )]);
+    let mut sup_status = admin(simple_op(
+        "The supervisor running this server: services, probe history, restarts, queues, scaling",
+        json_of("SupervisorOverview"),
+    ));
+    sup_status["responses"]["404"] =
+        json!({"description": "Not run by `sadomap up`", "content": json_of("Error")});
+    sup_status["responses"]["503"] =
+        json!({"description": "The supervisor did not answer", "content": json_of("Error")});
+    let mut sup_restart = admin(simple_op(
+        "Restart a service one instance at a time (api: one side at a time)",
+        json_of("RestartAccepted"),
+    ));
+    if let Some(r) = sup_restart["responses"].as_object_mut() {
+        let accepted = r.remove("200").unwrap_or(Value::Null);
+        r.insert("202".into(), accepted);
+        r["202"]["description"] = json!("Accepted: the restart runs");
+        r.insert("404".into(), json!({"description": "Unknown service, or not run by `sadomap up`", "content": json_of("Error")}));
+        r.insert(
+            "503".into(),
+            json!({"description": "The supervisor did not answer", "content": json_of("Error")}),
+        );
+    }
+    sup_restart["parameters"] = json!([path_param(
+        "service",
+        json!({"type": "string", "minLength": 1})
+    )]);
     let mut ready = simple_op("Store reachable and index loaded", json_of("Ready"));
     ready["responses"]["503"] = json!({"description": "Not ready", "content": json_of("Error")});
     json!({
@@ -381,6 +417,9 @@ pub fn document() -> Value {
             "/v1/admin/imports": {"post": import},
             "/v1/admin/jobs": {"get": admin(simple_op("Jobs, newest first", json_of("JobList")))},
             "/v1/admin/jobs/{id}": {"get": job},
+            "/v1/admin/status": {"get": sup_status},
+            "/v1/admin/services/{service}/restart": {"post": sup_restart},
+            "/admin/status": {"get": simple_op("The supervisor's live status page (its data needs the admin token)", json!({"text/html; charset=utf-8": {"schema": {"type": "string"}}}))},
             "/health": {"get": simple_op("The process is alive", json_of("Health"))},
             "/ready": {"get": ready},
             "/metrics": {"get": simple_op("Prometheus metrics", json!({"text/plain; version=0.0.4; charset=utf-8": {"schema": {"type": "string"}}}))},

@@ -78,12 +78,14 @@ async fn metrics_get(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     Params::parse(raw.as_deref(), &[])?;
+    let mut text = s.metrics().render();
+    text.push_str(&crate::supervision::metrics_text(&s).await);
     Ok((
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        s.metrics().render(),
+        text,
     )
         .into_response())
 }

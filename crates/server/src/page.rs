@@ -59,6 +59,16 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../assets/i18n.js"),
     },
     Asset {
+        name: "status.js",
+        content_type: JS,
+        body: include_bytes!("../assets/status.js"),
+    },
+    Asset {
+        name: "status.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../assets/status.css"),
+    },
+    Asset {
         name: "style.css",
         content_type: "text/css; charset=utf-8",
         body: include_bytes!("../assets/style.css"),
@@ -183,7 +193,7 @@ fn respond(
     r
 }
 
-fn static_response(
+pub(crate) fn static_response(
     headers: &HeaderMap,
     content_type: &'static str,
     body: &'static [u8],
@@ -229,7 +239,7 @@ fn tile_origin(u: &str) -> Option<String> {
 }
 
 /// The page's Content-Security-Policy: only this origin (and the tile host, when configured).
-fn csp(s: &AppState) -> String {
+pub(crate) fn csp(s: &AppState) -> String {
     let tiles = s
         .config()
         .tile_url
@@ -424,11 +434,16 @@ mod tests {
 
     #[test]
     fn every_asset_is_named_once_and_the_page_links_them() {
-        let page = std::str::from_utf8(INDEX_HTML).unwrap();
+        // Each script and style sheet is linked by the map page or the status page.
+        let pages = [
+            std::str::from_utf8(INDEX_HTML).unwrap(),
+            include_str!("../assets/status.html"),
+        ];
         for a in ASSETS {
             assert_eq!(ASSETS.iter().filter(|b| b.name == a.name).count(), 1);
             if a.name.ends_with(".js") || a.name.ends_with(".css") {
-                assert!(page.contains(&format!("/assets/{}", a.name)), "{}", a.name);
+                let link = format!("/assets/{}", a.name);
+                assert!(pages.iter().any(|p| p.contains(&link)), "{}", a.name);
             }
         }
         let mut h = HeaderMap::new();

@@ -2,7 +2,7 @@
 //! cache, the rate limiter and the admin jobs.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
 use sadomap_core::Region;
@@ -14,6 +14,7 @@ use crate::config::ServerConfig;
 use crate::fragments::Fragments;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
+use crate::supervision::Supervision;
 
 /// Allows or forbids transparent huge pages for this process (before the index is loaded, so
 /// it applies to the heap). Process-wide: the server is the process's one big user of memory.
@@ -43,6 +44,8 @@ struct Inner {
     limiter: RateLimiter,
     jobs: Jobs,
     admin: Option<AdminToken>,
+    /// The supervisor running this server, when the binary injected one.
+    supervision: OnceLock<Arc<dyn Supervision>>,
 }
 
 impl AppState {
@@ -75,6 +78,7 @@ impl AppState {
                 metrics,
                 jobs: Jobs::default(),
                 admin,
+                supervision: OnceLock::new(),
             }),
         })
     }
@@ -125,6 +129,16 @@ impl AppState {
 
     pub(crate) fn admin_token(&self) -> Option<&AdminToken> {
         self.inner.admin.as_ref()
+    }
+
+    /// Shows the supervisor that runs this server at `/admin/status` and in `/metrics`. Set
+    /// once, before serving; a second call is ignored and returns false.
+    pub fn set_supervision(&self, s: Arc<dyn Supervision>) -> bool {
+        self.inner.supervision.set(s).is_ok()
+    }
+
+    pub(crate) fn supervision(&self) -> Option<Arc<dyn Supervision>> {
+        self.inner.supervision.get().cloned()
     }
 
     /// Rebuilds the index if the store's data version moved; returns whether it did.

@@ -582,16 +582,131 @@ async fn admin_needs_the_token_and_imports_in_the_background() {
     );
 }
 
+/// A supervisor stand-in: knows the service `api`, or is down.
+struct FakeSupervision {
+    down: bool,
+}
+
+impl sadomap_server::Supervision for FakeSupervision {
+    fn overview(&self) -> Result<Value, sadomap_server::SupervisionError> {
+        if self.down {
+            return Err(sadomap_server::SupervisionError::Unavailable(
+                "connection refused".into(),
+            ));
+        }
+        Ok(serde_json::json!({
+            "status": {"runtime": "local", "services": [{"name": "api", "instances": []}]},
+            "events": [{"event": "scaled", "service": "worker", "from": 1, "to": 2}],
+        }))
+    }
+
+    fn metrics(&self) -> Result<String, sadomap_server::SupervisionError> {
+        if self.down {
+            return Err(sadomap_server::SupervisionError::Unavailable("down".into()));
+        }
+        Ok("sadomap_supervisor_restarts_total{service=\"api\",reason=\"exited\"} 2\n".into())
+    }
+
+    fn restart(&self, service: &str) -> Result<(), sadomap_server::SupervisionError> {
+        match (self.down, service) {
+            (true, _) => Err(sadomap_server::SupervisionError::Unavailable("down".into())),
+            (false, "api") => Ok(()),
+            (false, s) => Err(sadomap_server::SupervisionError::UnknownService(s.into())),
+        }
+    }
+}
+
+async fn admin_req(app: &Router, method: &str, uri: &str, auth: bool) -> Res {
+    let mut req = Request::builder().method(method).uri(uri);
+    if auth {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {TOKEN}"));
+    }
+    send(app, req.body(Body::empty()).unwrap()).await
+}
+
+#[tokio::test]
+async fn admin_status_shows_the_supervisor_behind_the_token() {
+    let (alone, _, _) = setup_with(config(), Some(TOKEN));
+    let r = admin_req(&alone, "GET", "/v1/admin/status", true).await;
+    assert_eq!(
+        (r.status.as_u16(), r.json()["error"].clone()),
+        (404, "not_supervised".into())
+    );
+    // The page is a shell without data or secrets, so it needs no token.
+    let page = get(&alone, "/admin/status").await;
+    assert_eq!(page.status, 200);
+    assert!(page.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .contains("script-src 'self'"));
+    let html = String::from_utf8(page.body).unwrap();
+    assert!(html.contains("/assets/status.js") && !html.contains(TOKEN));
+    assert_eq!(get(&alone, "/assets/status.js").await.status, 200);
+    let m = String::from_utf8(get(&alone, "/metrics").await.body).unwrap();
+    assert!(
+        !m.contains("sadomap_server_supervisor_up"),
+        "not supervised"
+    );
+
+    let (app, state, _) = setup_with(config(), Some(TOKEN));
+    assert!(state.set_supervision(Arc::new(FakeSupervision { down: false })));
+    assert!(!state.set_supervision(Arc::new(FakeSupervision { down: true })));
+    let r = admin_req(&app, "GET", "/v1/admin/status", false).await;
+    assert_eq!(r.status, 401);
+    let r = admin_req(&app, "GET", "/v1/admin/status?x=1", true).await;
+    assert_eq!(r.json()["field"], "x");
+    let r = admin_req(&app, "GET", "/v1/admin/status", true).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.headers[header::CACHE_CONTROL], "no-store");
+    let v = r.json();
+    assert_eq!(v["status"]["services"][0]["name"], "api");
+    assert_eq!(v["events"][0]["to"], 2);
+    assert_eq!(v["queues"], serde_json::json!([]), "filled in when missing");
+    assert!(v["generated_at"]
+        .as_str()
+        .is_some_and(|t| DateTime::parse_from_rfc3339(t).is_ok()));
+
+    let r = admin_req(&app, "POST", "/v1/admin/services/api/restart", false).await;
+    assert_eq!(r.status, 401);
+    let r = admin_req(&app, "POST", "/v1/admin/services/api/restart", true).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    assert_eq!(r.json()["accepted"], "rolling restart of api");
+    let r = admin_req(&app, "POST", "/v1/admin/services/nope/restart", true).await;
+    assert_eq!(
+        (r.status.as_u16(), r.json()["error"].clone()),
+        (404, "unknown_service".into())
+    );
+    let m = String::from_utf8(get(&app, "/metrics").await.body).unwrap();
+    assert!(m.contains("sadomap_server_supervisor_up 1"), "{m}");
+    assert!(m.contains("sadomap_supervisor_restarts_total{service=\"api\",reason=\"exited\"} 2"));
+
+    let (down, state, _) = setup_with(config(), Some(TOKEN));
+    state.set_supervision(Arc::new(FakeSupervision { down: true }));
+    let r = admin_req(&down, "GET", "/v1/admin/status", true).await;
+    assert_eq!(
+        (r.status.as_u16(), r.json()["error"].clone()),
+        (503, "supervisor_unavailable".into())
+    );
+    let r = admin_req(&down, "POST", "/v1/admin/services/api/restart", true).await;
+    assert_eq!(r.status, 503);
+    let m = String::from_utf8(get(&down, "/metrics").await.body).unwrap();
+    assert!(m.contains("sadomap_server_supervisor_up 0"), "{m}");
+}
+
 #[tokio::test]
 async fn the_openapi_document_describes_every_route_and_they_answer() {
-    let app = setup();
+    let (app, state, _) = setup_with(config(), Some(TOKEN));
+    state.set_supervision(Arc::new(FakeSupervision { down: false }));
     let doc = get(&app, "/openapi.json").await.json();
     assert_eq!(doc["openapi"], "3.0.3");
     let paths = doc["paths"].as_object().unwrap();
     assert_eq!(paths.len(), ROUTES.len());
     for (method, path) in ROUTES {
         assert!(paths[*path][*method].is_object(), "{method} {path}");
-        let uri = path.replace("{id}", "1").replace("{kind}", "parking");
+        let uri = path
+            .replace("{id}", "1")
+            .replace("{kind}", "parking")
+            .replace("{service}", "api");
         let req = Request::builder()
             .method(method.to_uppercase().as_str())
             .uri(&uri)

@@ -677,3 +677,175 @@ async fn run(c: &Client, addr: SocketAddr, bare: SocketAddr) {
     assert!(msg.text().await.unwrap().contains("Leaflet"));
     screenshot(c, "no-leaflet.png").await;
 }
+
+/// A supervisor that answers with an overview captured from a real `sadomap up` (two workers,
+/// one of them SIGKILLed and replaced) and records the restarts asked of it.
+struct Captured {
+    restarts: std::sync::Mutex<Vec<String>>,
+}
+
+impl sadomap_server::Supervision for Captured {
+    fn overview(&self) -> Result<serde_json::Value, sadomap_server::SupervisionError> {
+        Ok(serde_json::from_str(include_str!("browser/status-overview.json")).unwrap())
+    }
+
+    fn metrics(&self) -> Result<String, sadomap_server::SupervisionError> {
+        Ok(String::new())
+    }
+
+    fn restart(&self, service: &str) -> Result<(), sadomap_server::SupervisionError> {
+        self.restarts.lock().unwrap().push(service.to_owned());
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_page_in_headless_chromium() {
+    let Some((driver, browser)) = tools() else {
+        return;
+    };
+    let sup = std::sync::Arc::new(Captured {
+        restarts: std::sync::Mutex::new(Vec::new()),
+    });
+    let server = start_supervised_server("status-token", sup.clone());
+    let addr = server.addr;
+    let (_driver, c) = connect(&driver, &browser).await;
+    let session = c.clone();
+    let outcome = tokio::spawn(async move { status_page(&session, addr).await }).await;
+    let _ = c.close().await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+    assert_eq!(*sup.restarts.lock().unwrap(), ["worker"]);
+}
+
+async fn status_page(c: &Client, addr: SocketAddr) {
+    let want: serde_json::Value =
+        serde_json::from_str(include_str!("browser/status-overview.json")).unwrap();
+    c.goto(&format!("http://{addr}/admin/status"))
+        .await
+        .unwrap();
+    // No token yet: the form, no data.
+    until(10, "the token form", || async {
+        (js(c, "return !document.getElementById('login').hidden").await == true).then_some(())
+    })
+    .await;
+    let token = c.find(Locator::Id("token")).await.unwrap();
+    token.send_keys("wrong").await.unwrap();
+    token.send_keys(&Key::Enter.to_string()).await.unwrap();
+    let said = until(10, "the refusal", || async {
+        let m = js(
+            c,
+            "const m = document.getElementById('message'); return m.hidden ? null : m.textContent",
+        )
+        .await;
+        m.as_str().map(str::to_owned)
+    })
+    .await;
+    assert!(said.contains("not the admin token"), "{said}");
+    let token = c.find(Locator::Id("token")).await.unwrap();
+    token.send_keys("status-token").await.unwrap();
+    token.send_keys(&Key::Enter.to_string()).await.unwrap();
+    // Every replica slot of every service is a row, with its state.
+    let slots: usize = want["status"]["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["instances"].as_array().unwrap().len())
+        .sum();
+    let rows = until(10, "the service rows", || async {
+        let n = js(
+            c,
+            "return document.querySelectorAll('#services tbody tr[data-state]').length",
+        )
+        .await;
+        (n.as_u64() == Some(slots as u64)).then_some(n)
+    })
+    .await;
+    assert_eq!(rows, slots);
+    let healthy = js(
+        c,
+        "return document.querySelectorAll('#services tr[data-state=healthy]').length",
+    )
+    .await;
+    assert_eq!(healthy, slots, "the captured topology was all healthy");
+    // The replaced worker: its restart with the reason, in the table and the event list.
+    let reasons = js(
+        c,
+        "return [...document.querySelectorAll('#services tr[data-service=worker] td:nth-child(6)')].map(t => t.textContent)",
+    )
+    .await;
+    assert!(
+        reasons.as_array().unwrap().iter().any(|r| r == "exited"),
+        "{reasons}"
+    );
+    let events = js(
+        c,
+        "return [...document.querySelectorAll('#events li')].map(l => l.dataset.event)",
+    )
+    .await;
+    for e in ["restarted", "leases_released", "failure_detected"] {
+        assert!(
+            events.as_array().unwrap().iter().any(|x| x == e),
+            "{e}: {events}"
+        );
+    }
+    let scaled = js(
+        c,
+        "return document.querySelector('#scaling li').textContent",
+    )
+    .await;
+    assert!(
+        scaled
+            .as_str()
+            .unwrap()
+            .contains("1 → 2 replicas (reactive)"),
+        "{scaled}"
+    );
+    let queue = js(
+        c,
+        "return document.querySelector('#queues tr[data-queue=normal] td').textContent",
+    )
+    .await;
+    assert_eq!(queue, "0", "ready jobs of the normal queue");
+    let history = js(
+        c,
+        "return document.querySelectorAll('#services .history span.passed').length",
+    )
+    .await;
+    assert!(
+        history.as_u64().unwrap() > 10,
+        "probe history drawn: {history}"
+    );
+    assert_eq!(
+        js(c, "return document.getElementById('protective').hidden").await,
+        true
+    );
+    // Restart by keyboard: focus the worker's button and press Enter.
+    let button = c
+        .find(Locator::Css(
+            "#services tr.service[data-service=worker] button",
+        ))
+        .await
+        .unwrap();
+    button.send_keys(&Key::Enter.to_string()).await.unwrap();
+    let said = until(10, "the restart answer", || async {
+        let m = js(
+            c,
+            "const m = document.getElementById('message'); return m.hidden ? null : m.textContent",
+        )
+        .await;
+        m.as_str().map(str::to_owned)
+    })
+    .await;
+    assert_eq!(said, "rolling restart of worker");
+    // The page refreshes by itself (every 2 s) and keeps its rows.
+    let first = js(c, "return document.getElementById('summary').textContent").await;
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let later = js(c, "return document.getElementById('summary').textContent").await;
+    assert_ne!(first, later, "the summary's time moves with each refresh");
+    let session = js(c, "return sessionStorage.getItem('sadomap-admin-token')").await;
+    assert_eq!(session, "status-token");
+    assert!(!c.current_url().await.unwrap().as_str().contains("token"));
+    screenshot(c, "admin-status.png").await;
+}

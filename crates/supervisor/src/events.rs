@@ -385,6 +385,48 @@ impl EventSink for MemorySink {
     }
 }
 
+/// The most recent events, as the JSON objects of their lines (newest last), for a status page:
+/// restarts with their reasons, failures, scaling decisions, protective mode. Probe failures are
+/// left out; the probe history in the status already holds them and they would crowd out the
+/// rest during a long outage.
+#[derive(Debug)]
+pub struct RecentEvents {
+    cap: usize,
+    events: Mutex<std::collections::VecDeque<serde_json::Value>>,
+}
+
+impl RecentEvents {
+    /// Keeps the last `cap` events.
+    pub fn new(cap: usize) -> Self {
+        RecentEvents {
+            cap: cap.max(1),
+            events: Mutex::new(std::collections::VecDeque::with_capacity(cap.min(1024))),
+        }
+    }
+
+    /// A copy of the kept events, oldest first.
+    pub fn snapshot(&self) -> Vec<serde_json::Value> {
+        let g = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        g.iter().cloned().collect()
+    }
+}
+
+impl EventSink for RecentEvents {
+    fn emit(&self, at: Moment, event: &Event) {
+        if matches!(event, Event::ProbeFailed(_)) {
+            return;
+        }
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&event.json_line(at)) else {
+            return;
+        };
+        let mut g = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        if g.len() == self.cap {
+            g.pop_front();
+        }
+        g.push_back(v);
+    }
+}
+
 /// Metrics plus sinks: the one way the supervisor reports.
 #[derive(Clone, Default)]
 pub struct Telemetry {
@@ -433,6 +475,39 @@ impl Telemetry {
 mod tests {
     use super::*;
     use crate::runtime::InstanceStatus;
+
+    #[test]
+    fn recent_events_keep_the_last_few_without_probe_failures() {
+        let recent = RecentEvents::new(2);
+        let scaled = |to| {
+            Event::Scaled(Scaled {
+                service: "worker".into(),
+                from: 1,
+                to,
+                reason: ScaleReason::Reactive,
+            })
+        };
+        recent.emit(Moment::from_millis(1), &scaled(2));
+        recent.emit(
+            Moment::from_millis(2),
+            &Event::ProbeFailed(ProbeFailed {
+                service: "api".into(),
+                instance: InstanceId("api-0-1".into()),
+                failure: ProbeFailure::Exited {
+                    exit: "signal 9".into(),
+                },
+                consecutive: 1,
+            }),
+        );
+        recent.emit(Moment::from_millis(3), &scaled(3));
+        recent.emit(Moment::from_millis(4), &scaled(4));
+        let kept = recent.snapshot();
+        let tos: Vec<_> = kept.iter().map(|e| e["to"].clone()).collect();
+        assert_eq!(tos, vec![serde_json::json!(3), serde_json::json!(4)]);
+        assert!(kept
+            .iter()
+            .all(|e| e["event"] == "scaled" && e["at_ms"].is_u64()));
+    }
 
     #[test]
     fn one_event_one_line_one_metric_with_the_same_labels() {

@@ -77,8 +77,8 @@ pub use config::{
 pub use error::{ControlError, PlanError, RuntimeError};
 pub use events::{
     Event, EventSink, FailureDetected, HealthChanged, InstanceStarted, JsonLinesSink,
-    LeasesReleased, MemorySink, ProbeFailed, ProtectiveModeEntered, ProtectiveModeLeft, Restarted,
-    RollingRestarted, RuntimeFailed, Scaled, Telemetry,
+    LeasesReleased, MemorySink, ProbeFailed, ProtectiveModeEntered, ProtectiveModeLeft,
+    RecentEvents, Restarted, RollingRestarted, RuntimeFailed, Scaled, Telemetry,
 };
 pub use failover::{
     decide, Backoff, CascadeGuard, Decision, Exhaustion, FailoverManager, FailureKind, GuardChange,

@@ -112,6 +112,27 @@ pub(crate) fn start_server_with(leaflet_dir: Option<PathBuf>, tile_url: Option<S
         ..ServerConfig::default()
     };
     let state = AppState::new(store, config, None).unwrap();
+    serve_state(state, dir)
+}
+
+/// A server with the admin token `token` showing `supervision` at `/admin/status`.
+pub(crate) fn start_supervised_server(
+    token: &str,
+    supervision: Arc<dyn sadomap_server::Supervision>,
+) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
+    let state = AppState::new(
+        store,
+        ServerConfig::default(),
+        sadomap_server::AdminToken::new(token),
+    )
+    .unwrap();
+    assert!(state.set_supervision(supervision));
+    serve_state(state, dir)
+}
+
+fn serve_state(state: AppState, dir: tempfile::TempDir) -> Server {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

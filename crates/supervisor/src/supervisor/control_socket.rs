@@ -1,15 +1,17 @@
 //! A Unix control socket so other processes (`sadomap status`, `sadomap restart SERVICE`) can
 //! talk to a running supervisor: one request line, one JSON answer line, then the connection
-//! closes. Requests: `status` and `restart SERVICE`.
+//! closes. Requests: `status` (the [`Status`](crate::Status) snapshot), `events` (the recent
+//! events, oldest first), `metrics` (the Prometheus text) and `restart SERVICE`.
 //!
 //! Concurrency: a server thread started by [`Supervisor::run`](super::Supervisor::run) accepts
 //! connections (non-blocking, checking the shutdown signal every 50 ms) and answers from a
-//! [`StatusHandle`] snapshot or by sending a command through [`Control`]; it never touches the
-//! loop's state. One client at a time, each with a 2 s read/write timeout.
+//! [`StatusHandle`] snapshot, the recent-events ring, the metrics, or by sending a command
+//! through [`Control`]; it never touches the loop's state. One client at a time, each with a 2 s read/write timeout.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
@@ -17,6 +19,8 @@ use serde_json::{json, Value};
 
 use super::rolling::Control;
 use crate::error::{ControlError, PlanError};
+use crate::events::RecentEvents;
+use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
 use crate::status::StatusHandle;
 
@@ -42,18 +46,25 @@ pub(super) fn bind(path: &Path) -> Result<UnixListener, PlanError> {
     Ok(listener)
 }
 
+/// What the socket answers from.
+pub(super) struct Answers {
+    pub(super) status: StatusHandle,
+    pub(super) control: Control,
+    pub(super) recent: Arc<RecentEvents>,
+    pub(super) metrics: Arc<Metrics>,
+}
+
 /// Serves requests until `shutdown`, then removes the socket file.
 pub(super) fn serve(
     listener: UnixListener,
     path: PathBuf,
-    status: StatusHandle,
-    control: Control,
+    answers: Answers,
     shutdown: Shutdown,
 ) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         while !shutdown.is_triggered() {
             match listener.accept() {
-                Ok((stream, _)) => answer(stream, &status, &control),
+                Ok((stream, _)) => answer(stream, &answers),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     shutdown.wait(Duration::from_millis(50));
                 }
@@ -67,7 +78,7 @@ pub(super) fn serve(
     })
 }
 
-fn answer(stream: UnixStream, status: &StatusHandle, control: &Control) {
+fn answer(stream: UnixStream, answers: &Answers) {
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
     let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
@@ -77,23 +88,25 @@ fn answer(stream: UnixStream, status: &StatusHandle, control: &Control) {
     if reader.read_line(&mut line).is_err() {
         return;
     }
-    let reply = handle(line.trim(), status, control);
+    let reply = handle(line.trim(), answers);
     let mut out = &stream;
     let _ = writeln!(out, "{reply}");
 }
 
-fn handle(request: &str, status: &StatusHandle, control: &Control) -> Value {
+fn handle(request: &str, a: &Answers) -> Value {
     let mut words = request.split_whitespace();
     match (words.next(), words.next(), words.next()) {
-        (Some("status"), None, None) => json!({ "ok": true, "status": status.snapshot() }),
-        (Some("restart"), Some(service), None) => match control.restart(service) {
+        (Some("status"), None, None) => json!({ "ok": true, "status": a.status.snapshot() }),
+        (Some("events"), None, None) => json!({ "ok": true, "events": a.recent.snapshot() }),
+        (Some("metrics"), None, None) => json!({ "ok": true, "metrics": a.metrics.render() }),
+        (Some("restart"), Some(service), None) => match a.control.restart(service) {
             Ok(()) => json!({ "ok": true, "accepted": format!("rolling restart of {service}") }),
             Err(e) => json!({ "ok": false, "code": e.code(), "error": e.to_string() }),
         },
         _ => json!({
             "ok": false,
             "code": "bad_request",
-            "error": format!("unknown request {request:?}; hint: `status` or `restart SERVICE`"),
+            "error": format!("unknown request {request:?}; hint: `status`, `events`, `metrics` or `restart SERVICE`"),
         }),
     }
 }
@@ -140,18 +153,20 @@ mod tests {
             tx,
             services: std::sync::Arc::new(vec!["api".into()]),
         };
-        let status = StatusHandle::default();
-        assert_eq!(handle("status", &status, &control)["ok"], true);
-        assert_eq!(
-            handle("status now", &status, &control)["code"],
-            "bad_request"
-        );
-        assert_eq!(handle("restart", &status, &control)["code"], "bad_request");
-        assert_eq!(handle("restart api", &status, &control)["ok"], true);
-        assert_eq!(
-            handle("restart api api", &status, &control)["code"],
-            "bad_request"
-        );
-        assert_eq!(handle("", &status, &control)["code"], "bad_request");
+        let a = Answers {
+            status: StatusHandle::default(),
+            control,
+            recent: Arc::new(RecentEvents::new(4)),
+            metrics: Arc::new(Metrics::new()),
+        };
+        assert_eq!(handle("status", &a)["ok"], true);
+        assert_eq!(handle("events", &a)["events"], json!([]));
+        assert!(handle("metrics", &a)["metrics"].is_string());
+        assert_eq!(handle("status now", &a)["code"], "bad_request");
+        assert_eq!(handle("events 5", &a)["code"], "bad_request");
+        assert_eq!(handle("restart", &a)["code"], "bad_request");
+        assert_eq!(handle("restart api", &a)["ok"], true);
+        assert_eq!(handle("restart api api", &a)["code"], "bad_request");
+        assert_eq!(handle("", &a)["code"], "bad_request");
     }
 }

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::PlanError;
-use crate::events::Telemetry;
+use crate::events::{RecentEvents, Telemetry};
 use crate::plan::Plan;
 use crate::runtime::{LocalRuntime, Runtime};
 use crate::shutdown::Shutdown;
@@ -36,12 +36,16 @@ use state::LoopState;
 pub use control_socket::request as control_request;
 pub use rolling::Control;
 
+/// Events kept in memory for the control socket's `events` request.
+const RECENT_EVENTS: usize = 200;
+
 /// Supervises the services of a [`Plan`] on a [`Runtime`].
 pub struct Supervisor {
     plan: Plan,
     runtime: Arc<dyn Runtime>,
     clock: Arc<dyn Clock>,
     telemetry: Telemetry,
+    recent: Arc<RecentEvents>,
     heartbeats: Option<Arc<dyn Heartbeats>>,
     load: Option<Arc<dyn LoadSignals>>,
     leases: Option<Arc<dyn LeaseReleaser>>,
@@ -69,11 +73,13 @@ impl Supervisor {
         telemetry: Telemetry,
     ) -> Self {
         let (commands_tx, commands) = std::sync::mpsc::channel();
+        let recent = Arc::new(RecentEvents::new(RECENT_EVENTS));
         Supervisor {
             plan,
             runtime,
             clock,
-            telemetry,
+            telemetry: telemetry.with_sink(recent.clone()),
+            recent,
             heartbeats: None,
             load: None,
             leases: None,
@@ -126,7 +132,13 @@ impl Supervisor {
         }
     }
 
-    /// Answers `status` and `restart SERVICE` requests on a Unix socket at `path` while running
+    /// The last events (probe failures aside), newest last.
+    pub fn recent_events(&self) -> Arc<RecentEvents> {
+        self.recent.clone()
+    }
+
+    /// Answers `status`, `events`, `metrics` and `restart SERVICE` requests on a Unix socket at
+    /// `path` while running
     /// (see [`control_request`] for the client side).
     pub fn with_control_socket(mut self, path: impl Into<std::path::PathBuf>) -> Self {
         self.control_socket = Some(path.into());
@@ -159,11 +171,16 @@ impl Supervisor {
         let server = match &self.control_socket {
             Some(path) => {
                 let listener = control_socket::bind(path)?;
+                let answers = control_socket::Answers {
+                    status: self.status(),
+                    control: self.control(),
+                    recent: self.recent_events(),
+                    metrics: self.telemetry.metrics().clone(),
+                };
                 Some(control_socket::serve(
                     listener,
                     path.clone(),
-                    self.status(),
-                    self.control(),
+                    answers,
                     shutdown.clone(),
                 ))
             }

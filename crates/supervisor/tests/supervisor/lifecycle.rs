@@ -254,6 +254,24 @@ fn control_socket_answers_status_and_restart() {
         (run.count(|e| matches!(e, Event::RollingRestarted(_))) == 1).then_some(())
     })
     .expect("restarted through the socket");
+    let events = sadomap_supervisor::control_request(&path, "events").expect("answer");
+    let kinds: Vec<&str> = events["events"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|e| e["event"].as_str())
+        .collect();
+    assert!(
+        kinds.contains(&"instance_started") && kinds.contains(&"rolling_restarted"),
+        "{kinds:?}"
+    );
+    let metrics = sadomap_supervisor::control_request(&path, "metrics").expect("answer");
+    assert!(
+        metrics["metrics"].as_str().is_some_and(
+            |m| m.contains("sadomap_supervisor_rolling_restarts_total{service=\"api\"} 1")
+        ),
+        "{metrics}"
+    );
 
     // A second supervisor may not take over a live socket.
     let config: TopologyConfig = serde_json::from_str(
