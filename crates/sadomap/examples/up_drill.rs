@@ -83,7 +83,7 @@ impl Up {
             // The drill injects many faults in a few minutes on purpose: keep the cascade guard
             // (3 failures in 5 min → protective, rate-limited restarts) out of the timings.
             format!(
-                "[health]\ninterval_ms = {interval_ms}\nstale_after_intervals = {stale}\n\n[cascade]\nfailures = 1000\n"
+                "[up.health]\ninterval_ms = {interval_ms}\nstale_after_intervals = {stale}\n\n[up.cascade]\nfailures = 1000\n"
             ),
         )
         .map_err(|e| e.to_string())?;

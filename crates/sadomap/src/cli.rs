@@ -18,7 +18,7 @@ pub struct Cli {
 }
 
 /// Options every command takes.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct Global {
     /// Directory of the embedded store.
     #[arg(
@@ -40,6 +40,10 @@ pub struct Global {
     /// queue file in the data directory.
     #[arg(long, global = true, env = "SADOMAP_REDIS_URL", hide_env_values = true)]
     pub redis: Option<String>,
+    /// The configuration file [default: ./sadomap.toml when it exists]; `sadomap config` prints
+    /// what it and the SADOMAP_* environment variables amount to.
+    #[arg(long, global = true, env = "SADOMAP_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Machine-readable output (JSON) wherever a command prints results.
     #[arg(long, global = true)]
     pub json: bool,
@@ -86,6 +90,9 @@ pub enum Command {
     Probe(crate::ops::ProbeArgs),
     /// Fire the cron schedules (and run the maintenance queue) until SIGTERM or SIGINT.
     Scheduler(crate::ops::SchedulerArgs),
+    /// Print the configuration in effect (defaults, sadomap.toml, SADOMAP_* variables) as TOML,
+    /// with where each key that is not a default came from; passwords are masked.
+    Config,
 }
 
 /// File formats on the command line.

@@ -2,6 +2,7 @@
 //! library crates; the logic lives there.
 
 mod cli;
+mod config_cmd;
 mod data;
 mod lookup;
 mod ops;
@@ -10,14 +11,17 @@ mod query;
 mod queue_cmd;
 mod queue_signals;
 mod serve;
+mod settings;
 mod supervision;
 mod up;
 mod up_docker;
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches};
 use sadomap_store::{PostgresStore, SqliteStore, Store};
 
 use crate::cli::{Cli, Command, Global};
@@ -28,7 +32,9 @@ use crate::cli::{Cli, Command, Global};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let data_dir_given = matches.value_source("data_dir") != Some(ValueSource::DefaultValue);
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SADOMAP_LOG")
@@ -36,7 +42,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match run(cli) {
+    match run(cli, data_dir_given) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -45,7 +51,21 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<ExitCode> {
+fn run(mut cli: Cli, data_dir_given: bool) -> Result<ExitCode> {
+    let settings = settings::Settings::load(cli.global.config.as_deref())?;
+    // The file's top-level keys stand in for flags and variables that were not given.
+    let g = &mut cli.global;
+    if let (false, Some(d)) = (data_dir_given, settings.data_dir()) {
+        g.data_dir = d.to_path_buf();
+    }
+    if g.postgres.is_none() {
+        g.postgres = settings.postgres_url().map(str::to_owned);
+    }
+    if g.redis.is_none() {
+        g.redis = settings.redis_url().map(str::to_owned);
+    }
+    // Children of `up` read the same file.
+    g.config = settings.path().map(Path::to_path_buf);
     let g = &cli.global;
     // A child of `sadomap up` must not outlive it (it would hold the port and the queue).
     if std::env::var_os(sadomap_supervisor::SUPERVISOR_PID_ENV).is_some()
@@ -65,7 +85,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Places(args) => query::places(g, &args),
         Command::Stats => query::stats(g),
         Command::Due(args) => query::due(g, &args),
-        Command::Serve(args) => serve::serve(g, &args),
+        Command::Serve(args) => serve::serve(g, &args, &settings),
         Command::District(args) => lookup::district(g, &args),
         Command::Placeid(args) => lookup::placeid(g, &args),
         Command::Worker(mut args) => {
@@ -75,12 +95,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             queue_cmd::worker(g, &args)
         }
         Command::Queue(args) => queue_cmd::queue(g, &args),
-        Command::Up(args) => up::up(g, &args),
+        Command::Up(args) => up::up(g, &args, &settings),
         Command::Status => ops::status(g),
         Command::Restart(args) => ops::restart(g, &args),
         Command::Deploy(args) => ops::deploy(g, &args),
         Command::Probe(args) => ops::probe(&args),
         Command::Scheduler(args) => ops::scheduler(g, &args, supervised_id()),
+        Command::Config => config_cmd::config(g, &settings),
     }
 }
 

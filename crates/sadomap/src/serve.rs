@@ -11,6 +11,7 @@ use sadomap_server::{AdminToken, AppState, ServerConfig, TlsConfig};
 
 use crate::cli::Global;
 use crate::open_store;
+use crate::settings::Settings;
 
 /// Arguments of `serve`. Options left out keep the server's defaults.
 #[derive(Debug, Args)]
@@ -68,8 +69,9 @@ pub struct ServeArgs {
     pub supervisor_socket: Option<PathBuf>,
 }
 
-fn config(args: &ServeArgs) -> ServerConfig {
-    let mut c = ServerConfig::default();
+/// `base` (defaults, `[serve]` of sadomap.toml, its variables) with the flags given.
+pub(crate) fn config(args: &ServeArgs, base: ServerConfig) -> ServerConfig {
+    let mut c = base;
     if let Some(l) = args.listen {
         c.listen = l;
     }
@@ -86,7 +88,9 @@ fn config(args: &ServeArgs) -> ServerConfig {
     if let Some(b) = args.rate_burst {
         c.rate_limit.burst = b;
     }
-    c.cors_origins.clone_from(&args.cors_origin);
+    if !args.cors_origin.is_empty() {
+        c.cors_origins.clone_from(&args.cors_origin);
+    }
     if let Some(v) = args.refresh_ms {
         c.refresh_interval_ms = v;
     }
@@ -99,8 +103,10 @@ fn config(args: &ServeArgs) -> ServerConfig {
     if let Some(d) = &args.leaflet_dir {
         c.leaflet_dir = Some(d.clone());
     }
-    c.tile_url.clone_from(&args.tile_url);
-    c.tile_attribution.clone_from(&args.tile_attribution);
+    if args.tile_url.is_some() {
+        c.tile_url.clone_from(&args.tile_url);
+        c.tile_attribution.clone_from(&args.tile_attribution);
+    }
     c
 }
 
@@ -139,8 +145,8 @@ async fn shutdown_signal() {
 }
 
 /// `sadomap serve`
-pub fn serve(g: &Global, args: &ServeArgs) -> Result<ExitCode> {
-    let config = config(args);
+pub fn serve(g: &Global, args: &ServeArgs, settings: &Settings) -> Result<ExitCode> {
+    let config = config(args, settings.serve(&ServerConfig::default())?.value);
     config.validate()?;
     let token = admin_token(args)?;
     let store: Arc<dyn sadomap_store::Store> = Arc::from(open_store(g)?);

@@ -27,12 +27,7 @@ impl SocketSupervision {
     pub fn new(socket: PathBuf, global: &Global) -> Self {
         SocketSupervision {
             socket,
-            global: Global {
-                data_dir: global.data_dir.clone(),
-                postgres: global.postgres.clone(),
-                redis: global.redis.clone(),
-                json: global.json,
-            },
+            global: global.clone(),
             broker: Mutex::new(None),
         }
     }

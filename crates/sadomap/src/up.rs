@@ -9,7 +9,7 @@
 //! shutdown; the loop then stops every child (SIGTERM, grace, SIGKILL) before `up` returns.
 
 use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -20,7 +20,7 @@ use sadomap_supervisor::{
     ReplicasConfig, RestartConfig, Role, ScalingConfig, ServiceConfig, Shutdown, Supervisor,
     Telemetry, TopologyConfig,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cli::{DemoArgs, Global};
 use crate::queue_signals::QueueSignals;
@@ -41,16 +41,16 @@ const WORKER_HEARTBEAT_MS: u64 = 2_000;
 #[derive(Debug, Args)]
 pub struct UpArgs {
     /// Address of the API, bound once by the supervisor and shared by api-primary and
-    /// api-backup [default: 127.0.0.1:8080, or `listen` in the config file].
+    /// api-backup [default: 127.0.0.1:8080, or `listen` in `[up]` of sadomap.toml].
     #[arg(long, env = "SADOMAP_LISTEN")]
     pub listen: Option<SocketAddr>,
     /// Workers: `N`, or `MIN..MAX` for the scaler to move within on queue depth [default: 1..4].
-    #[arg(long, value_parser = parse_workers)]
+    /// The supervisor's policies are the `[up]` table of sadomap.toml (see `sadomap config`):
+    /// `listen`, `workers`, `[up.health]`, `[up.restart]`, `[up.cascade]`, `[up.scaling]` (see
+    /// the supervisor crate's config for the keys) and `[up.memory]` (a limit per service, e.g.
+    /// `worker = "256MiB"`, `api` for both api sides).
+    #[arg(long, env = "SADOMAP_WORKERS", value_parser = parse_workers)]
     pub workers: Option<ReplicasConfig>,
-    /// A TOML file of supervisor policies: `listen`, `workers`, and the tables `[health]`,
-    /// `[restart]`, `[cascade]`, `[scaling]` (see the supervisor crate's config for the keys).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
     /// Load this many demo places first if the store is empty (e.g. `--demo 1000`).
     #[arg(long, value_name = "N")]
     pub demo: Option<u64>,
@@ -88,8 +88,8 @@ pub fn parse_workers(s: &str) -> std::result::Result<ReplicasConfig, String> {
     }
 }
 
-/// The `up --config` file: policies; the services are `up`'s own.
-#[derive(Debug, Default, Deserialize)]
+/// The `[up]` table of sadomap.toml: policies; the services are `up`'s own.
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct UpFile {
     listen: Option<SocketAddr>,
@@ -103,6 +103,96 @@ pub(crate) struct UpFile {
     pub(crate) cascade: CascadeConfig,
     #[serde(default)]
     pub(crate) scaling: ScalingConfig,
+    /// Resident-memory limit per service (`api` for both api sides): bytes, or text with a
+    /// unit such as `"512MiB"`. Over it, a process is restarted; a container also gets it as
+    /// its hard cgroup limit, so the kernel's OOM killer enforces it.
+    #[serde(default)]
+    memory: std::collections::BTreeMap<String, MemoryLimit>,
+}
+
+/// A memory size: a whole number of bytes, or text with a binary (`KiB`, `MiB`, `GiB`) or
+/// decimal (`KB`, `MB`, `GB`) unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct MemoryLimit(u64);
+
+impl Serialize for MemoryLimit {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_u64(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for MemoryLimit {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum M {
+            Bytes(u64),
+            Text(String),
+        }
+        match M::deserialize(d)? {
+            M::Bytes(b) => Ok(MemoryLimit(b)),
+            M::Text(t) => parse_memory(&t)
+                .map(MemoryLimit)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// Parses `"512MiB"`, `"1.5GiB"`, `"300MB"` or `"1048576"`.
+fn parse_memory(text: &str) -> std::result::Result<u64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let factor: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" | "k" | "K" => 1 << 10,
+        "MiB" | "m" | "M" => 1 << 20,
+        "GiB" | "g" | "G" => 1 << 30,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        other => {
+            return Err(format!(
+            "{text:?}: unknown unit {other:?}; hint: bytes, or a unit of KiB, MiB, GiB, KB, MB, GB"
+        ))
+        }
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{text:?}: expected a size such as \"512MiB\""))?;
+    let bytes = n * factor as f64;
+    if !(1.0..=u64::MAX as f64).contains(&bytes) {
+        return Err(format!("{text:?}: must be at least one byte"));
+    }
+    Ok(bytes as u64)
+}
+
+impl UpFile {
+    /// The memory limit of each service of `up` that has one; an unknown name is an error.
+    pub(crate) fn memory_limits(&self) -> Result<std::collections::BTreeMap<String, u64>> {
+        const SERVICES: [&str; 4] = ["api-primary", "api-backup", "worker", "scheduler"];
+        let mut out = std::collections::BTreeMap::new();
+        for (name, limit) in &self.memory {
+            let targets: Vec<&str> = match name.as_str() {
+                "api" => SERVICES[..2].to_vec(),
+                n if SERVICES.contains(&n) => vec![n],
+                _ => bail!(
+                    "memory.{name}: no such service; hint: one of api, {}",
+                    SERVICES.join(", ")
+                ),
+            };
+            for t in targets {
+                // A side named on its own wins over `api`.
+                if name == "api" && self.memory.contains_key(t) {
+                    continue;
+                }
+                out.insert(t.to_string(), limit.0);
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// `workers = 2`, `workers = "1..4"` or `workers = { min = 1, max = 4 }`.
@@ -121,12 +211,6 @@ fn workers_field<'de, D: serde::Deserializer<'de>>(
             .map_err(serde::de::Error::custom),
         W::Replicas(r) => Ok(Some(r)),
     }
-}
-
-fn read_config(path: &Path) -> Result<UpFile> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading the config file {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("config file {}", path.display()))
 }
 
 /// A free loopback port for a per-instance health address. Another program could take it
@@ -185,6 +269,10 @@ fn topology(
         "SADOMAP_SUPERVISOR_SOCKET".to_string(),
         data_dir.join(CONTROL_SOCKET).display().to_string(),
     );
+    // The api processes read `[serve]` from the same file.
+    if let Some(path) = &g.config {
+        env.insert("SADOMAP_CONFIG".to_string(), path.display().to_string());
+    }
     let base = ChildBase {
         exe: exe.display().to_string(),
         global: vec!["--data-dir".into(), data_dir.display().to_string()],
@@ -237,12 +325,20 @@ fn topology(
     })
 }
 
+/// `file` with the flags (and their variables) given to `up` on top.
+pub(crate) fn with_flags(mut file: UpFile, args: &UpArgs) -> UpFile {
+    if args.listen.is_some() {
+        file.listen = args.listen;
+    }
+    if args.workers.is_some() {
+        file.workers = args.workers;
+    }
+    file
+}
+
 /// `sadomap up`.
-pub fn up(g: &Global, args: &UpArgs) -> Result<ExitCode> {
-    let file = match &args.config {
-        Some(path) => read_config(path)?,
-        None => UpFile::default(),
-    };
+pub fn up(g: &Global, args: &UpArgs, settings: &crate::settings::Settings) -> Result<ExitCode> {
+    let file = with_flags(settings.up(&UpFile::default())?.value, args);
     let stale_ms = file
         .health
         .interval_ms
@@ -255,11 +351,11 @@ pub fn up(g: &Global, args: &UpArgs) -> Result<ExitCode> {
             2 * WORKER_HEARTBEAT_MS
         );
     }
-    let listen = args
+    let listen = file
         .listen
-        .or(file.listen)
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
-    let workers = args.workers.or(file.workers).unwrap_or(DEFAULT_WORKERS);
+    let workers = file.workers.unwrap_or(DEFAULT_WORKERS);
+    let memory = file.memory_limits().context("[up] of the configuration")?;
     std::fs::create_dir_all(&g.data_dir)
         .with_context(|| format!("creating data directory {}", g.data_dir.display()))?;
     let data_dir = g
@@ -274,12 +370,16 @@ pub fn up(g: &Global, args: &UpArgs) -> Result<ExitCode> {
             &args.docker,
             &data_dir,
             listen,
+            &memory,
         )?),
     };
-    let config = match &docker {
+    let mut config = match &docker {
         Some(d) => d.topology(g, workers, file),
         None => topology(g, &data_dir, listen, workers, file)?,
     };
+    for s in &mut config.services {
+        s.memory_limit_bytes = memory.get(&s.name).copied();
+    }
     // Validates everything and binds the listening socket: bad config stops here, before
     // anything starts or any data is loaded.
     let plan = Plan::build(&config).context("the topology of `sadomap up`")?;
@@ -413,5 +513,33 @@ mod tests {
         assert_eq!(f.workers, Some(ReplicasConfig::Range { min: 2, max: 3 }));
         assert_eq!(f.health.interval_ms, 500);
         assert!(toml::from_str::<UpFile>("services = []").is_err());
+    }
+
+    #[test]
+    fn memory_limits_take_units_and_name_real_services() {
+        let f: UpFile = toml::from_str(
+            "[memory]\napi = \"512MiB\"\napi-backup = 1000000\nworker = \"1.5GiB\"\nscheduler = \"64MB\"\n",
+        )
+        .expect("valid");
+        let m = f.memory_limits().expect("known services");
+        assert_eq!(m["api-primary"], 512 << 20);
+        assert_eq!(
+            m["api-backup"], 1_000_000,
+            "a side named alone wins over `api`"
+        );
+        assert_eq!(m["worker"], 3 << 29);
+        assert_eq!(m["scheduler"], 64_000_000);
+        let f: UpFile = toml::from_str("[memory]\nwebserver = 1\n").expect("parses");
+        let e = f.memory_limits().expect_err("unknown service").to_string();
+        assert!(
+            e.contains("memory.webserver") && e.contains("worker"),
+            "{e}"
+        );
+        for bad in ["\"12 parsecs\"", "\"MiB\"", "\"0\"", "-5"] {
+            assert!(
+                toml::from_str::<UpFile>(&format!("[memory]\nworker = {bad}\n")).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

@@ -85,6 +85,7 @@ impl DockerUp {
         args: &DockerArgs,
         data_dir: &Path,
         listen: SocketAddr,
+        memory: &std::collections::BTreeMap<String, u64>,
     ) -> Result<DockerUp> {
         let backup = SocketAddr::new(listen.ip(), listen.port().wrapping_add(1));
         for addr in [listen, backup] {
@@ -100,6 +101,8 @@ impl DockerUp {
             .unwrap_or_else(|| default_project(data_dir));
         let mut options = DockerOptions::new(&args.image, &project, &project);
         options.binds = vec![format!("{}:/data", data_dir.display())];
+        // Hard cgroup limits; the supervisor also restarts a container over its limit.
+        options.memory_limits.clone_from(memory);
         for (service, host) in [("api-primary", listen), ("api-backup", backup)] {
             options.publish.insert(
                 service.into(),
@@ -218,10 +221,8 @@ impl DockerUp {
     /// The queue as the supervisor reaches it, waiting up to 15 s for a fresh Redis.
     pub fn open_broker(&self, g: &Global) -> Result<Arc<dyn Broker>> {
         let host = Global {
-            data_dir: g.data_dir.clone(),
-            postgres: g.postgres.clone(),
             redis: self.redis_host.clone(),
-            json: g.json,
+            ..g.clone()
         };
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {

@@ -1233,3 +1233,146 @@ fn deploy_k8s_writes_the_manifest_and_rejects_bad_workers() {
     assert!(failed.stderr.contains("--redis-url"), "{}", failed.stderr);
     assert!(!failed.stdout.contains("secret@"), "{}", failed.stdout);
 }
+
+#[test]
+fn config_layers_defaults_the_file_variables_and_flags() {
+    let env = Env::new();
+    let out = env.run(&["config"]).ok().stdout;
+    assert!(out.contains("# file: none"), "{out}");
+    let defaults: toml::Table = toml::from_str(&out).expect("TOML");
+    assert_eq!(defaults["serve"]["max_limit"].as_integer(), Some(1000));
+
+    env.write(
+        "sadomap.toml",
+        "data_dir = \"elsewhere\"\nredis_url = \"redis://app:s3cret@h:1/0\"\n\
+         [serve]\nmax_limit = 7\n[serve.rate_limit]\nper_second = 3.5\nburst = 4\n\
+         [up]\nworkers = 3\n[up.health]\ninterval_ms = 700\n[up.memory]\napi = \"64MiB\"\n",
+    );
+    let out = env
+        .command(&["config"])
+        .env("SADOMAP_UP_HEALTH_INTERVAL_MS", "900")
+        .env("SADOMAP_RATE_LIMIT", "9")
+        .output()
+        .expect("run");
+    let text = String::from_utf8(out.stdout).expect("UTF-8");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let c: toml::Table = toml::from_str(&text).expect("TOML");
+    // The flag (--data-dir, given by the harness) wins over the file.
+    assert_eq!(c["data_dir"].as_str(), env.data_dir().to_str());
+    assert_eq!(c["redis_url"].as_str(), Some("redis://app:***@h:1/0"));
+    assert!(!text.contains("s3cret"), "the password is never printed");
+    assert_eq!(
+        c["serve"]["max_limit"].as_integer(),
+        Some(7),
+        "from the file"
+    );
+    assert_eq!(c["serve"]["rate_limit"]["burst"].as_integer(), Some(4));
+    assert_eq!(
+        c["serve"]["rate_limit"]["per_second"].as_float(),
+        Some(9.0),
+        "the flag's variable wins over the file"
+    );
+    assert_eq!(c["up"]["health"]["interval_ms"].as_integer(), Some(900));
+    assert_eq!(c["up"]["workers"].as_integer(), Some(3));
+    assert_eq!(c["up"]["memory"]["api"].as_integer(), Some(64 << 20));
+    for line in [
+        "# serve.max_limit: from the file",
+        "# up.health.interval_ms: from SADOMAP_UP_HEALTH_INTERVAL_MS",
+        "# serve --rate-limit: from SADOMAP_RATE_LIMIT",
+    ] {
+        assert!(text.contains(line), "{line}\n{text}");
+    }
+
+    // What `config` prints reads back as the same configuration.
+    std::fs::remove_file(env.path("sadomap.toml")).expect("remove");
+    env.write(
+        "one.toml",
+        "[serve]\nmax_limit = 7\n[up.scaling]\npredictive = true\n",
+    );
+    let first = env
+        .run(&["--config", &env.p("one.toml"), "config"])
+        .ok()
+        .stdout;
+    let body = |t: &str| {
+        t.lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    env.write("two.toml", body(&first));
+    let second = env
+        .run(&["--config", &env.p("two.toml"), "config"])
+        .ok()
+        .stdout;
+    assert_eq!(body(&first), body(&second));
+
+    // Unknown keys, bad variables and a missing file stop every command, naming the problem.
+    env.write("bad.toml", "[serve]\nmax_limt = 7\n");
+    let out = env.run(&["--config", &env.p("bad.toml"), "serve"]);
+    assert!(!out.status.success());
+    assert!(out.stderr.contains("max_limt"), "{}", out.stderr);
+    let out = env
+        .command(&["config"])
+        .env("SADOMAP_SERVE_COMPRESSION", "maybe")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SADOMAP_SERVE_COMPRESSION"));
+    let out = env.run(&["--config", &env.p("missing.toml"), "stats"]);
+    assert!(!out.status.success());
+    assert!(out.stderr.contains("missing.toml"), "{}", out.stderr);
+    env.write("mem.toml", "[up.memory]\nproxy = 1\n");
+    let out = env.run(&["--config", &env.p("mem.toml"), "config"]);
+    assert!(out.stderr.contains("memory.proxy"), "{}", out.stderr);
+}
+
+#[test]
+fn serve_takes_its_settings_from_the_file() {
+    let env = Env::new();
+    env.demo(20, 1);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    env.write(
+        "sadomap.toml",
+        format!("[serve]\nlisten = \"127.0.0.1:{port}\"\nmax_limit = 7\n"),
+    );
+    let mut child = env
+        .command(&["serve"])
+        .env_remove("SADOMAP_LISTEN")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start serve");
+    let ask = |path: &str| -> Option<String> {
+        use std::io::Read;
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        Some(out)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let answer = loop {
+        if let Some(a) = ask("/v1/places?limit=8") {
+            break a;
+        }
+        assert!(std::time::Instant::now() < deadline, "serve did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let ok = ask("/v1/places?limit=7").unwrap_or_default();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("limit"), "{answer}");
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+}

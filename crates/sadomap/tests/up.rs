@@ -29,7 +29,8 @@ fn sadomap(dir: &Path, args: &[&str]) -> Command {
         .env_remove("SADOMAP_REDIS_URL")
         .env_remove("SADOMAP_POSTGRES_URL")
         .env_remove("SADOMAP_DATA_DIR")
-        .env_remove("SADOMAP_LISTEN");
+        .env_remove("SADOMAP_LISTEN")
+        .env_remove("SADOMAP_CONFIG");
     c
 }
 
@@ -53,7 +54,7 @@ impl Up {
         let config = dir.path().join("up.toml");
         std::fs::write(
             &config,
-            "[health]\ninterval_ms = 500\nstale_after_intervals = 12\n",
+            "[up.health]\ninterval_ms = 500\nstale_after_intervals = 12\n",
         )
         .expect("write config");
         let listen = addr.to_string();
@@ -465,6 +466,15 @@ fn bad_config_fails_before_anything_starts() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&taken), "{err}");
+    assert!(!data.join("queue.sqlite3").exists(), "the queue was opened");
+
+    let config = dir.path().join("bad.toml");
+    std::fs::write(&config, "[up.memory]\nwebserver = \"1GiB\"\n").expect("write");
+    let config = config.display().to_string();
+    let out = output(&data, &["up", "--listen", &listen, "--config", &config]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("memory.webserver"), "{err}");
     assert!(!data.join("queue.sqlite3").exists(), "the queue was opened");
 
     let out = output(&data, &["status"]);

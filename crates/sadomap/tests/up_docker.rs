@@ -47,7 +47,8 @@ fn sadomap(data: &Path, args: &[&str]) -> Command {
         .env_remove("SADOMAP_REDIS_URL")
         .env_remove("SADOMAP_POSTGRES_URL")
         .env_remove("SADOMAP_DATA_DIR")
-        .env_remove("SADOMAP_LISTEN");
+        .env_remove("SADOMAP_LISTEN")
+        .env_remove("SADOMAP_CONFIG");
     c
 }
 
@@ -174,8 +175,8 @@ fn up_docker_replaces_a_worker_cut_off_the_network_and_its_jobs_run_elsewhere() 
     let config = dir.path().join("up.toml");
     std::fs::write(
         &config,
-        "[health]\ninterval_ms = 1000\nstale_after_intervals = 5\nstart_period_ms = 5000\n\
-         [restart]\nreset_after_healthy_ms = 0\n",
+        "[up.health]\ninterval_ms = 1000\nstale_after_intervals = 5\nstart_period_ms = 5000\n\
+         [up.restart]\nreset_after_healthy_ms = 0\n[up.memory]\napi = \"256MiB\"\nworker = \"128MiB\"\n",
     )
     .expect("config");
     let project = format!("sdu-{}", std::process::id());
@@ -216,6 +217,20 @@ fn up_docker_replaces_a_worker_cut_off_the_network_and_its_jobs_run_elsewhere() 
     })
     .unwrap_or_else(|| panic!("the topology never got healthy:\n{}", up.log()));
     println!("up --runtime docker: healthy in {:?}", t.elapsed());
+    // The `[memory]` limits are the containers' hard limits (the scheduler has none).
+    for (service, want) in [
+        ("api-primary", 256u64 << 20),
+        ("worker", 128 << 20),
+        ("scheduler", 0),
+    ] {
+        let id = up.slots(service)[0].0.clone();
+        let out = docker(&["inspect", "-f", "{{.HostConfig.Memory}}", &id]);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            want.to_string(),
+            "{service}"
+        );
+    }
     // Both APIs answer on the host: api-primary on --listen, api-backup on the next port.
     for p in [port, port + 1] {
         let t = sadomap_supervisor::HttpTarget::parse(

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use sadomap_store::MAX_LIMIT;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// How the HTTP server behaves. Unknown keys are rejected when deserialised.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// Address to listen on.
@@ -56,7 +56,7 @@ pub struct ServerConfig {
 }
 
 /// A token bucket per client address.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitConfig {
     /// Sustained requests per second per client; 0 turns the limit off.
@@ -66,7 +66,7 @@ pub struct RateLimitConfig {
 }
 
 /// Certificate and key files (PEM); reloaded when either file changes.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// Certificate chain, PEM.
