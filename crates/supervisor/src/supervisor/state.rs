@@ -204,6 +204,11 @@ impl LoopState {
         }
         self.background.retain(|h| !h.is_finished());
         self.start_due(sup, now);
+        if self.ticks == 1 {
+            // The first probes may wait out their timeouts while the services start; show
+            // the services meanwhile rather than an empty status.
+            self.publish(sup, now);
+        }
         self.probe_all(sup, now);
         self.take_commands(sup, now);
         self.roll(sup, now);
